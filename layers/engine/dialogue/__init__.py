@@ -1,0 +1,1 @@
+"""dialogue: a serverless marketing-automation engine for online shops."""

@@ -1,0 +1,88 @@
+"""The decision core: (customer state, event, catalog, now) → (new state, effects).
+
+Pure: no I/O, no clock, no hidden randomness. The service layer loads the state, calls `decide`,
+and commits the new state and the effects in one conditional write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dialogue.model.activity import Activity, EventTrigger, trigger_event
+from dialogue.model.customer import MAX_PROCESSED, CustomerState, Journey, Occurrence
+from dialogue.model.effects import AnyEffect
+from dialogue.model.events import Detail, ShopEvent
+
+from .catalog import Catalog
+from .flow import Chance, Run, stable_chance
+from .record import record
+from .triggers import fires
+
+
+@dataclass
+class Decision:
+    state: CustomerState
+    effects: list[AnyEffect] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: datetime,
+           chance: Chance = stable_chance) -> Decision:
+    """Apply one shop event. An event id already applied to this customer changes nothing."""
+    detail = event.detail
+    if detail.event_id in state.processed:
+        return Decision(state=state, duplicate=True)
+    state = state.model_copy(deep=True)
+    occurrence = record(state, detail)
+    state.processed.append(detail.event_id)
+    del state.processed[:-MAX_PROCESSED]
+    # An event is judged at the moment it happened (an order at 23:59 on an activity's last day
+    # counts even if processed after midnight), never in the future.
+    at = min(detail.occurred_at, now)
+    effects: list[AnyEffect] = []
+    effects += _resume_waiting(state, detail, occurrence, catalog, at, chance)
+    for activity, trigger in catalog.entries_for(detail.DETAIL_TYPE):
+        effects += _enter(state, activity, trigger, detail, occurrence, at, chance)
+    return Decision(state=state, effects=effects)
+
+
+def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger, detail: Detail,
+           occurrence: Occurrence | None, at: datetime, chance: Chance) -> list[AnyEffect]:
+    if not activity.is_live(at):
+        return []
+    journey = state.journeys.get(activity.id) or Journey()
+    if journey.entries and not activity.repeatable:
+        return []  # non-repeatable: a customer enters once, ever
+    if not fires(trigger, detail, occurrence, state, activity, at, journey.last_entered_at):
+        return []
+    journey.entries += 1
+    journey.last_entered_at = at
+    state.journeys[activity.id] = journey
+    run = Run(activity, state, journey, journey.entries, at, detail.event_id, chance)
+    run.reached(trigger)
+    run.walk(trigger.next)
+    return run.effects
+
+
+def _resume_waiting(state: CustomerState, detail: Detail, occurrence: Occurrence | None,
+                    catalog: Catalog, at: datetime, chance: Chance) -> list[AnyEffect]:
+    """Customers parked at a later trigger that this event fires go on from there."""
+    effects: list[AnyEffect] = []
+    for activity_id, journey in state.journeys.items():
+        activity = catalog.get(activity_id)
+        if activity is None or not activity.is_live(at):
+            continue
+        for instance in list(journey.waiting):
+            element = activity.by_id.get(instance.element)
+            if element is None or trigger_event(element) != detail.DETAIL_TYPE:
+                continue
+            if not fires(element, detail, occurrence, state, activity, at,  # type: ignore[arg-type]
+                         instance.since):
+                continue
+            journey.waiting.remove(instance)
+            run = Run(activity, state, journey, instance.entry, at, detail.event_id, chance)
+            run.reached(element)
+            run.walk(element.next)
+            effects += run.effects
+    return effects

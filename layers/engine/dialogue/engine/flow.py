@@ -1,0 +1,158 @@
+"""Walk an activity's elements for one customer's entry, collecting effects.
+
+A target that fails stops its path; a branch pushes the paths it takes; an action records an
+effect and goes on; a wait or a later trigger parks the customer there. An element runs at most
+once per entry, so converging paths never act twice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from dialogue.model.activity import (
+    AbandonsCartTrigger,
+    Activity,
+    AddToSegment,
+    BirthdayTrigger,
+    Branch,
+    Element,
+    InSegmentTrigger,
+    IssueCoupon,
+    PlacesOrderTrigger,
+    PromotionCheckoutTrigger,
+    RegistersTrigger,
+    RemoveFromSegment,
+    SearchesTrigger,
+    SendMessage,
+    SocialTrigger,
+    TargetElement,
+    Wait,
+    WaitForEventTrigger,
+)
+from dialogue.model.customer import CustomerState, Instance, Journey, Membership
+from dialogue.model.effects import (
+    AnyEffect,
+    CouponIssued,
+    ElementReached,
+    MessageQueued,
+    SegmentAdded,
+    SegmentRemoved,
+    WaitStarted,
+)
+
+from .targets import holds
+
+Chance = Callable[[str], float]
+
+
+def stable_chance(key: str) -> float:
+    """A uniform number in [0, 1) fixed by `key`: a retried event takes the same random path."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:13], 16) / 16**13
+
+
+@dataclass
+class Run:
+    """One entry of one customer into one activity, walked at `now`."""
+
+    activity: Activity
+    state: CustomerState
+    journey: Journey
+    entry: int
+    now: datetime
+    event_id: str
+    chance: Chance = stable_chance
+    effects: list[AnyEffect] = field(default_factory=list)
+
+    def _base(self, element: Element) -> dict[str, object]:
+        return {"activity_id": self.activity.id, "element_id": element.id,
+                "subject": self.state.subject, "entry": self.entry, "at": self.now}
+
+    def walk(self, start: str | None) -> None:
+        stack, seen = [start], set()
+        while stack:
+            element_id = stack.pop()
+            if element_id is None or element_id in seen:
+                continue
+            seen.add(element_id)
+            element = self.activity.by_id[element_id]
+            self.reached(element)
+            stack.extend(reversed(self._step(element)))
+
+    def reached(self, element: Element) -> None:
+        self.effects.append(ElementReached(**self._base(element)))  # type: ignore[arg-type]
+
+    def _step(self, el: Element) -> list[str | None]:
+        """Carry out one element; return the ids to go on with (in order)."""
+        base = self._base(el)
+        match el:
+            case TargetElement():
+                ok = all(holds(c, self.state, self.activity, self.now) for c in el.conditions)
+                return [el.next] if ok else []
+            case Branch():
+                return self._branch(el)
+            case SendMessage():
+                self.effects.append(MessageQueued(
+                    **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
+                    send_immediately=el.send_immediately, event_id=self.event_id))
+            case IssueCoupon():
+                self.effects.append(CouponIssued(**base, promotion=el.promotion))
+            case AddToSegment():
+                until = self.now + timedelta(days=el.for_days) if el.for_days else None
+                self.state.segments[el.segment] = Membership(since=self.now, until=until,
+                                                             by=self.activity.id)
+                self.effects.append(SegmentAdded(**base, segment=el.segment, until=until))
+            case RemoveFromSegment():
+                if self.state.segments.pop(el.segment, None) is not None:
+                    self.effects.append(SegmentRemoved(**base, segment=el.segment))
+            case Wait():
+                due = after(self.now, el.amount, el.unit)
+                self._park(el, due)
+                self.effects.append(WaitStarted(**base, due_at=due))
+                return []
+            case (RegistersTrigger() | PlacesOrderTrigger() | SearchesTrigger() | SocialTrigger()
+                  | PromotionCheckoutTrigger() | WaitForEventTrigger() | AbandonsCartTrigger()
+                  | InSegmentTrigger() | BirthdayTrigger()):
+                self._park(el, None)  # a later trigger: fires only for customers waiting here
+                return []
+        return [el.next]
+
+    def _branch(self, el: Branch) -> list[str | None]:
+        def qualifies(i: int) -> bool:
+            return all(holds(c, self.state, self.activity, self.now)
+                       for c in el.paths[i].conditions)
+
+        match el.mode:
+            case "first":
+                chosen = next((i for i in range(len(el.paths)) if qualifies(i)), None)
+                return [] if chosen is None else [el.paths[chosen].next]
+            case "all":
+                return [p.next for i, p in enumerate(el.paths) if qualifies(i)]
+            case "random":
+                key = f"{self.event_id}/{self.activity.id}/{el.id}"
+                roll = Decimal(str(self.chance(key))) * 100
+                edge = Decimal(0)
+                for i, path in enumerate(el.paths):
+                    edge += path.percent or 0
+                    if roll < edge:
+                        return [path.next] if qualifies(i) else []
+                return []
+        return []  # pragma: no cover
+
+    def _park(self, el: Element, due: datetime | None) -> None:
+        self.journey.waiting.append(Instance(entry=self.entry, element=el.id, since=self.now,
+                                             due_at=due))
+
+
+def after(start: datetime, amount: int, unit: str) -> datetime:
+    """`start` plus a duration; months are calendar months (31 Jan + 1 month = 28/29 Feb)."""
+    if unit != "months":
+        return start + timedelta(**{unit: amount})
+    months = start.month - 1 + amount
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)

@@ -1,0 +1,121 @@
+"""Fold a shop event into the customer's state: profile, consent, orders, cart, behaviour."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dialogue.model.customer import (
+    MAX_BEHAVIOUR,
+    MAX_ORDERS,
+    CartState,
+    CustomerState,
+    LineRecord,
+    Occurrence,
+    OrderRecord,
+)
+from dialogue.model.events import (
+    CartUpdated,
+    CategoryViewed,
+    CustomerRegistered,
+    CustomerUpdated,
+    CustomEvent,
+    Detail,
+    OrderPlaced,
+    PageVisited,
+    ProductViewed,
+    SearchPerformed,
+    SocialParticipation,
+)
+
+
+def record(state: CustomerState, detail: Detail) -> Occurrence | None:
+    """Mutate `state` with what `detail` tells; return the behaviour occurrence, if any.
+
+    The occurrence is returned even when tracking consent keeps it out of the history, so a
+    trigger can still react to the event itself.
+    """
+    match detail:
+        case CustomerRegistered():
+            state.registered_at = state.registered_at or detail.occurred_at
+            _merge_profile(state, detail)
+        case CustomerUpdated():
+            _merge_profile(state, detail)
+        case OrderPlaced():
+            _record_order(state, detail)
+        case CartUpdated():
+            lines = [
+                LineRecord(product_id=ln.product_id, categories=ln.categories,
+                           quantity=ln.quantity, value=ln.unit_price * ln.quantity)
+                for ln in detail.lines
+            ]
+            state.cart = CartState(cart_id=detail.cart_id, updated_at=detail.occurred_at,
+                                   lines=lines) if lines else None
+    occurrence = _occurrence(detail)
+    if occurrence is not None and state.consent.tracking:
+        state.behaviour.append(occurrence)
+        del state.behaviour[:-MAX_BEHAVIOUR]
+    return occurrence
+
+
+def _merge_profile(state: CustomerState, detail: CustomerRegistered | CustomerUpdated) -> None:
+    given = detail.profile.model_dump(exclude_unset=True)
+    attributes = {**state.profile.attributes, **given.pop("attributes", {})}
+    state.profile = state.profile.model_copy(update={**given, "attributes": attributes})
+    for channel, value in detail.consent.model_dump(exclude_none=True).items():
+        setattr(state.consent, channel, value)
+
+
+def _record_order(state: CustomerState, order: OrderPlaced) -> None:
+    if any(o.order_id == order.order_id for o in state.orders):
+        return  # the same order sent twice under two event ids
+    lines = [
+        LineRecord(product_id=ln.product_id, categories=ln.categories,
+                   manufacturer=ln.manufacturer, quantity=ln.quantity,
+                   value=ln.unit_price * ln.quantity - ln.discount, discounted=ln.discount > 0)
+        for ln in order.lines
+    ]
+    state.orders.append(OrderRecord(
+        order_id=order.order_id, event_id=order.event_id, at=order.occurred_at,
+        total=order.total, lines=lines, promotion_codes=order.promotion_codes,
+    ))
+    del state.orders[:-MAX_ORDERS]
+    state.order_count += 1
+    state.total_spent += order.total
+    state.cart = None  # an order empties the cart: it is no longer abandoned
+
+
+def _occurrence(detail: Detail) -> Occurrence | None:
+    fields: dict[str, str]
+    tags: list[str] = []
+    match detail:
+        case SearchPerformed():
+            fields = {"query": detail.query}
+        case ProductViewed():
+            fields = {"product_id": detail.product_id, "manufacturer": detail.manufacturer or ""}
+            tags = detail.categories
+        case CategoryViewed():
+            fields = {"category": detail.category}
+            tags = [detail.category, *detail.parent_categories]
+        case PageVisited():
+            fields = {**detail.url_parameters, "url": detail.url, "referrer": detail.referrer or ""}
+        case SocialParticipation():
+            fields = {"kind": detail.kind, "product_id": detail.product_id or ""}
+        case CustomEvent():
+            return Occurrence(event_id=detail.event_id, at=detail.occurred_at, kind=detail.name,
+                              fields=detail.parameters)
+        case _:
+            return None
+    return Occurrence(event_id=detail.event_id, at=detail.occurred_at, kind=detail.DETAIL_TYPE,
+                      fields=fields, tags=tags)
+
+
+def line_matches(line: LineRecord, categories: list[str], products: list[str]) -> bool:
+    """No filter matches every line; otherwise any listed category or product does."""
+    if not categories and not products:
+        return True
+    wanted = {c.casefold() for c in categories}
+    return line.product_id in products or any(c.casefold() in wanted for c in line.categories)
+
+
+def value_of(lines: list[LineRecord]) -> Decimal:
+    return sum((ln.value for ln in lines), Decimal(0))

@@ -1,0 +1,269 @@
+"""Activities ("dialogues"): a flat list of elements linked by id, the first one a trigger.
+
+Elements are told apart by `type`. Graph rules that need the whole document or the segment
+catalogue (references, reachability, once-trigger first…) live in `engine.checks`, so that every
+problem is reported with its JSON path rather than the first one only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Id, Strict
+from .events import DETAILS
+from .matching import TextMatch, TimeFrame
+from .targets import Target
+
+
+class Node(Strict):
+    id: Id
+    label: str | None = None
+    next: Id | None = None
+
+
+# --- triggers ---------------------------------------------------------------------------------
+class RegistersTrigger(Node):
+    type: Literal["registers"]
+
+
+class PlacesOrderTrigger(Node):
+    type: Literal["places_order"]
+    min_total: Decimal | None = Field(default=None, ge=0)
+    categories: list[str] = []
+
+
+class AbandonsCartTrigger(Node):
+    """Daily check. daily: carts abandoned exactly `days` ago; once: between min and max days."""
+
+    type: Literal["abandons_cart"]
+    mode: Literal["daily", "once"] = "daily"
+    days: int | None = Field(default=None, ge=1, le=365)
+    min_days: int | None = Field(default=None, ge=1, le=365)
+    max_days: int | None = Field(default=None, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _days_for_mode(self) -> AbandonsCartTrigger:
+        if self.mode == "daily" and (self.days is None or self.min_days or self.max_days):
+            raise ValueError("mode 'daily' takes 'days' (and not min_days/max_days)")
+        if self.mode == "once":
+            if self.min_days is None or self.max_days is None or self.days is not None:
+                raise ValueError("mode 'once' takes 'min_days' and 'max_days' (and not 'days')")
+            if self.min_days > self.max_days:
+                raise ValueError("min_days is greater than max_days")
+        return self
+
+
+class InSegmentTrigger(Node):
+    type: Literal["in_segment"]
+    segments: list[Id] = Field(min_length=1)
+    mode: Literal["once", "daily"] = "once"
+
+
+class BirthdayTrigger(Node):
+    type: Literal["birthday"]
+    days_before: int = Field(default=0, ge=0, le=365)
+
+
+class SearchesTrigger(Node):
+    type: Literal["searches"]
+    keyword: TextMatch
+    times: int = Field(default=1, ge=1, le=5)
+    time_frame: TimeFrame = TimeFrame()
+
+
+class SocialTrigger(Node):
+    type: Literal["social_participation"]
+    kind: Literal["review", "rating", "like", "comment", "any"] = "any"
+    times: int = Field(default=1, ge=1)
+    time_frame: TimeFrame = TimeFrame()
+
+
+class PromotionCheckoutTrigger(Node):
+    type: Literal["checks_out_with_promotion"]
+    promotion: str = Field(min_length=1)
+    times: int = Field(default=1, ge=1)
+    time_frame: TimeFrame = TimeFrame()
+
+
+class ParameterMatch(Strict):
+    """One parameter of the awaited event: a custom parameter or a field of a shop event."""
+
+    name: str = Field(min_length=1)
+    match: TextMatch
+
+
+class WaitForEventTrigger(Node):
+    """A custom event by name, or a shop event by detail-type (CategoryViewed, PageVisited…)."""
+
+    type: Literal["wait_for_event"]
+    event: str = Field(min_length=1, max_length=128)
+    parameters: list[ParameterMatch] = Field(default=[], max_length=2)
+    times: int = Field(default=1, ge=1)
+    time_frame: TimeFrame = TimeFrame()
+
+    @property
+    def detail_type(self) -> str:
+        return self.event if self.event in DETAILS else "CustomEvent"
+
+
+class Wait(Node):
+    type: Literal["wait"]
+    amount: int = Field(ge=1)
+    unit: Literal["minutes", "hours", "days", "weeks", "months"]
+
+
+# --- targets and branches --------------------------------------------------------------------
+class TargetElement(Node):
+    """Customers who fail any condition stop on this path."""
+
+    type: Literal["target"]
+    conditions: list[Target] = Field(min_length=1)
+
+
+class Path(Strict):
+    name: str = Field(min_length=1)
+    conditions: list[Target] = []
+    percent: Decimal | None = Field(default=None, gt=0, le=100)
+    next: Id | None = None
+
+
+class Branch(Node):
+    type: Literal["branch"]
+    mode: Literal["first", "all", "random"] = "first"
+    paths: list[Path] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _percentages(self) -> Branch:
+        if self.next is not None:
+            raise ValueError("a branch continues through its paths' 'next', not its own")
+        percents = [p.percent for p in self.paths]
+        if self.mode == "random":
+            if any(p is None for p in percents):
+                raise ValueError("mode 'random' needs a 'percent' on every path")
+            total = sum(p for p in percents if p is not None)
+            if total != 100:
+                raise ValueError(f"random path percentages sum to {total}, not 100")
+        elif any(p is not None for p in percents):
+            raise ValueError("'percent' is only for mode 'random'")
+        names = [p.name for p in self.paths]
+        if len(set(names)) != len(names):
+            raise ValueError("path names must be unique")
+        return self
+
+
+# --- actions ---------------------------------------------------------------------------------
+class SendMessage(Node):
+    """E-mail (template, reply-to) or SMS (text template); queued for `send_message`."""
+
+    type: Literal["send_message"]
+    channel: Literal["email", "sms"]
+    template: str = Field(min_length=1)
+    reply_to: str | None = None
+    send_immediately: bool = False
+
+
+class IssueCoupon(Node):
+    type: Literal["issue_coupon"]
+    promotion: str = Field(min_length=1)
+
+
+class AddToSegment(Node):
+    type: Literal["add_to_segment"]
+    segment: Id
+    for_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class RemoveFromSegment(Node):
+    type: Literal["remove_from_segment"]
+    segment: Id
+
+
+EventTrigger = (
+    RegistersTrigger | PlacesOrderTrigger | SearchesTrigger | SocialTrigger
+    | PromotionCheckoutTrigger | WaitForEventTrigger
+)
+DailyTrigger = AbandonsCartTrigger | InSegmentTrigger | BirthdayTrigger
+Action = SendMessage | IssueCoupon | AddToSegment | RemoveFromSegment
+Element = Annotated[
+    RegistersTrigger | PlacesOrderTrigger | AbandonsCartTrigger | InSegmentTrigger
+    | BirthdayTrigger | SearchesTrigger | SocialTrigger | PromotionCheckoutTrigger
+    | WaitForEventTrigger | Wait | TargetElement | Branch | SendMessage | IssueCoupon
+    | AddToSegment | RemoveFromSegment,
+    Field(discriminator="type"),
+]
+
+# Which shop event can fire each event-driven trigger.
+TRIGGER_EVENTS: dict[str, str] = {
+    "registers": "CustomerRegistered",
+    "places_order": "OrderPlaced",
+    "checks_out_with_promotion": "OrderPlaced",
+    "searches": "SearchPerformed",
+    "social_participation": "SocialParticipation",
+}
+
+
+def trigger_event(element: Element) -> str | None:
+    """The detail-type that can fire this element, or None if it is not an event trigger."""
+    if isinstance(element, WaitForEventTrigger):
+        return element.detail_type
+    return TRIGGER_EVENTS.get(element.type)
+
+
+class Activity(Strict):
+    """One dialogue. Dates are whole days in `time_zone`; the end date is inclusive."""
+
+    schema_version: Literal[1] = 1
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    state: Literal["active", "inactive"] = "active"
+    start_date: date | None = None
+    end_date: date | None = None
+    time_zone: str = "UTC"
+    repeatable: bool = False
+    elements: list[Element] = Field(min_length=2)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _dates(self) -> Activity:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError("start_date is after end_date")
+        return self
+
+    @cached_property
+    def by_id(self) -> dict[str, Element]:
+        return {e.id: e for e in self.elements}
+
+    @property
+    def entry(self) -> Element:
+        return self.elements[0]
+
+    def local_day(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.time_zone)).date()
+
+    def is_live(self, now: datetime) -> bool:
+        """Active, and `now` falls between the start date and the end of the end date."""
+        if self.state != "active":
+            return False
+        day = self.local_day(now)
+        if self.start_date and day < self.start_date:
+            return False
+        return not (self.end_date and day > self.end_date)
+
+
+def day_start(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(zone))

@@ -1,0 +1,21 @@
+"""Shared pydantic base classes: strict where a marketer or a shop types the data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a misspelt key must never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Record(BaseModel):
+    """Mutable state the engine owns (customer state); still no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid")

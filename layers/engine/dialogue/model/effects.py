@@ -1,0 +1,67 @@
+"""Effects: what the engine decided, for adapters to carry out. Each has an idempotency `key`
+(activity, element, customer, entry) so that a retry can never act twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Strict
+
+
+class Effect(Strict):
+    activity_id: str
+    element_id: str
+    subject: str
+    entry: int
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.activity_id}/{self.element_id}/{self.subject}/{self.entry}"
+
+
+class MessageQueued(Effect):
+    type: Literal["message"] = "message"
+    channel: Literal["email", "sms"]
+    template: str
+    reply_to: str | None = None
+    send_immediately: bool = False
+    event_id: str  # the event that led here: its detail is available to the template
+
+
+class CouponIssued(Effect):
+    type: Literal["coupon"] = "coupon"
+    promotion: str
+
+
+class SegmentAdded(Effect):
+    type: Literal["segment_added"] = "segment_added"
+    segment: str
+    until: datetime | None = None
+
+
+class SegmentRemoved(Effect):
+    type: Literal["segment_removed"] = "segment_removed"
+    segment: str
+
+
+class WaitStarted(Effect):
+    """A customer parked at a wait until `due_at` (carried out by the Time issue's timers)."""
+
+    type: Literal["wait_started"] = "wait_started"
+    due_at: datetime
+
+
+class ElementReached(Effect):
+    """Per-element counters: how many customers reached each element."""
+
+    type: Literal["reached"] = "reached"
+
+
+AnyEffect = Annotated[
+    MessageQueued | CouponIssued | SegmentAdded | SegmentRemoved | WaitStarted | ElementReached,
+    Field(discriminator="type"),
+]
