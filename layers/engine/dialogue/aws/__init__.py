@@ -1,0 +1,1 @@
+"""Adapters: DynamoDB, S3, SQS. They turn ClientError codes into domain errors."""

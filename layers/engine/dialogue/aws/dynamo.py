@@ -1,0 +1,145 @@
+"""Customer state in DynamoDB: one GetItem, then one conditional write that carries the effects.
+
+The state document is zlib-compressed JSON (write units are per KB). Every write is conditional
+on the version read, so two concurrent events for one customer can never lose an update; effects
+ride the same TransactWriteItems, so they exist if and only if the state that caused them does.
+Message jobs are outbox rows: the table's stream relays them to the messages queue (OutboxPipe).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import zlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dialogue.aws import keys
+from dialogue.model.customer import CustomerState
+from dialogue.model.effects import (
+    AnyEffect,
+    CouponIssued,
+    ElementReached,
+    MessageQueued,
+    SegmentAdded,
+    SegmentRemoved,
+    WaitStarted,
+)
+from dialogue.ports import Conflict
+
+MAX_TRANSACTION_ITEMS = 100
+JOB_RETENTION = timedelta(days=30)
+COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+class DynamoCustomerStore:
+    def __init__(self, client: Any, table: str, segment_shards: int):
+        self._db, self._table, self._shards = client, table, segment_shards
+
+    def load(self, subject: str) -> CustomerState:
+        item = self._db.get_item(TableName=self._table, Key=keys.state_key(subject),
+                                 ConsistentRead=True).get("Item")
+        if item is None:
+            return CustomerState(subject=subject)
+        state = CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
+        state.version = int(item["version"]["N"])
+        return state
+
+    def commit(self, state: CustomerState, effects: list[AnyEffect]) -> None:
+        put = self._state_put(state)
+        writes = self._effect_writes(state.subject, effects)
+        try:
+            if not writes:
+                self._db.put_item(**put)
+                return
+            items = [{"Put": put}, *writes]
+            if len(items) > MAX_TRANSACTION_ITEMS:
+                raise ValueError(f"{len(items)} writes for one event exceed DynamoDB's "
+                                 f"{MAX_TRANSACTION_ITEMS}-item transaction")
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code")
+            if code == "ConditionalCheckFailedException":
+                raise Conflict(state.subject) from e
+            if code == "TransactionCanceledException":
+                reasons = e.response.get("CancellationReasons") or []
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    raise Conflict(state.subject) from e
+            raise
+
+    def _state_put(self, state: CustomerState) -> dict[str, Any]:
+        doc = state.model_dump_json(exclude={"version"}).encode()
+        item = {**keys.state_key(state.subject), "kind": {"S": "state"},
+                "version": {"N": str(state.version + 1)}, "doc": {"B": zlib.compress(doc, 6)}}
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if state.version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :v"
+            put["ExpressionAttributeValues"] = {":v": {"N": str(state.version)}}
+        return put
+
+    def _effect_writes(self, subject: str, effects: list[AnyEffect]) -> list[dict[str, Any]]:
+        """One write per item touched; counters folded into one update per activity."""
+        writes: dict[str, dict[str, Any]] = {}
+        counters: dict[str, dict[str, int]] = {}
+        for effect in effects:
+            match effect:
+                case ElementReached():
+                    per = counters.setdefault(effect.activity_id, {})
+                    per[effect.element_id] = per.get(effect.element_id, 0) + 1
+                case MessageQueued():
+                    writes[f"job/{effect.key}"] = self._new(keys.job_key(effect.key), {
+                        "kind": {"S": "job"}, "status": {"S": "queued"},
+                        "payload": {"S": effect.model_dump_json()},
+                        "expires_at": {"N": _epoch(effect.at + JOB_RETENTION)}})
+                case CouponIssued():
+                    writes[f"coupon/{effect.key}"] = self._new(keys.coupon_key(effect.key), {
+                        "kind": {"S": "coupon"}, "code": {"S": new_coupon_code()},
+                        "promotion": {"S": effect.promotion}, "subject": {"S": subject},
+                        "activity_id": {"S": effect.activity_id},
+                        "issued_at": {"S": effect.at.isoformat()}})
+                case SegmentAdded():
+                    item = {**keys.segment_member_key(effect.segment, subject, self._shards),
+                            "kind": {"S": "member"}, "segment": {"S": effect.segment},
+                            "since": {"S": effect.at.isoformat()},
+                            "by": {"S": effect.activity_id}}
+                    if effect.until:
+                        item["expires_at"] = {"N": _epoch(effect.until)}
+                    writes[f"seg/{effect.segment}"] = {"Put": {"TableName": self._table,
+                                                               "Item": item}}
+                case SegmentRemoved():
+                    key = keys.segment_member_key(effect.segment, subject, self._shards)
+                    writes[f"seg/{effect.segment}"] = {"Delete": {"TableName": self._table,
+                                                                  "Key": key}}
+                case WaitStarted():
+                    pass  # the wait lives in the state document; timers come with the Time issue
+        for activity_id, per in counters.items():
+            names = {f"#e{i}": f"n_{element}" for i, element in enumerate(per)}
+            values = {f":e{i}": {"N": str(n)} for i, n in enumerate(per.values())}
+            writes[f"cnt/{activity_id}"] = {"Update": {
+                "TableName": self._table, "Key": keys.counters_key(activity_id, subject),
+                "UpdateExpression": "ADD " + ", ".join(f"#e{i} :e{i}" for i in range(len(per))),
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        return list(writes.values())
+
+    def _new(self, key: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table, "Item": {**key, **attrs},
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def new_coupon_code(length: int = 12) -> str:
+    """Unguessable: 12 characters of a 32-letter alphabet is 60 bits from the OS's CSPRNG."""
+    return "".join(secrets.choice(COUPON_ALPHABET) for _ in range(length))
+
+
+def _epoch(at: datetime) -> str:
+    return str(int(at.timestamp()))
+
+
+def job_from_stream_record(body: str) -> dict[str, Any]:
+    """The message job carried by an OutboxPipe message (a DynamoDB stream record)."""
+    record = json.loads(body)
+    return json.loads(record["dynamodb"]["NewImage"]["payload"]["S"])

@@ -1,0 +1,40 @@
+"""The single-table key design, in one place.
+
+  CUSTOMER#<id> | GUEST#<personalization id>   STATE          the customer's state document
+  SEGMENT#<segment>#<shard>                    <subject>      one member (sharded: no hot key)
+  ACTIVITY#<activity>                          COUNTERS#<n>   per-element counters (sharded)
+  JOB#<effect key>                             JOB            a message job: the outbox row
+  COUPON#<effect key>                          COUPON         an issued coupon
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+COUNTER_SHARDS = 8
+
+
+def shard(subject: str, shards: int) -> int:
+    return int(hashlib.blake2b(subject.encode(), digest_size=4).hexdigest(), 16) % shards
+
+
+def state_key(subject: str) -> dict[str, dict[str, str]]:
+    kind, _, ident = subject.partition(":")
+    return {"pk": {"S": f"{kind.upper()}#{ident}"}, "sk": {"S": "STATE"}}
+
+
+def segment_member_key(segment: str, subject: str, shards: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"SEGMENT#{segment}#{shard(subject, shards)}"}, "sk": {"S": subject}}
+
+
+def counters_key(activity_id: str, subject: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"ACTIVITY#{activity_id}"},
+            "sk": {"S": f"COUNTERS#{shard(subject, COUNTER_SHARDS)}"}}
+
+
+def job_key(effect_key: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"JOB#{effect_key}"}, "sk": {"S": "JOB"}}
+
+
+def coupon_key(effect_key: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"COUPON#{effect_key}"}, "sk": {"S": "COUPON"}}

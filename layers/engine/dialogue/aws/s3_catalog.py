@@ -1,0 +1,56 @@
+"""Activities and segments from S3, cached per Lambda container.
+
+A refresh lists the prefixes and re-reads only objects whose ETag changed; between refreshes an
+event costs no S3 call. Broken documents are reported (file : path : reason) and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from dialogue.engine.catalog import Catalog
+from dialogue.engine.checks import Problem, load_catalog
+
+ACTIVITIES, SEGMENTS = "activities/", "segments/"
+
+
+class S3CatalogSource:
+    def __init__(self, client: Any, bucket: str, ttl_seconds: float,
+                 monotonic: Callable[[], float], on_problems: Callable[[list[Problem]], None]):
+        self._s3, self._bucket, self._ttl = client, bucket, ttl_seconds
+        self._monotonic, self._on_problems = monotonic, on_problems
+        self._bodies: dict[str, tuple[str, str]] = {}  # key -> (etag, text)
+        self._catalog: Catalog | None = None
+        self._loaded_at = 0.0
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None or self._monotonic() - self._loaded_at >= self._ttl:
+            self._catalog = self._load()
+            self._loaded_at = self._monotonic()
+        return self._catalog
+
+    def _load(self) -> Catalog:
+        listed = {obj["Key"]: obj["ETag"] for prefix in (ACTIVITIES, SEGMENTS)
+                  for obj in self._list(prefix) if obj["Key"].endswith(".json")}
+        changed = [k for k, etag in listed.items() if self._bodies.get(k, ("",))[0] != etag]
+        for key in changed:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            self._bodies[key] = (listed[key], body.decode("utf-8", errors="replace"))
+        self._bodies = {k: v for k, v in self._bodies.items() if k in listed}
+        docs = sorted((k, text) for k, (_, text) in self._bodies.items())
+        catalog, problems = load_catalog(
+            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(ACTIVITIES)],
+            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(SEGMENTS)])
+        if problems:
+            self._on_problems(problems)
+        logging.getLogger(__name__).debug("catalog loaded: %d activities", len(catalog.activities))
+        return catalog
+
+    def _list(self, prefix: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket,
+                                                                       Prefix=prefix):
+            out += page.get("Contents", [])
+        return out

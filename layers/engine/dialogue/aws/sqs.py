@@ -1,0 +1,24 @@
+"""Rejected events: kept on the events dead-letter queue with the reason, for an operator."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+class SqsRejectedEvents:
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs, self._url = client, queue_url
+
+    def reject(self, body: str, event_id: str | None, reasons: list[str]) -> None:
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        reason = "; ".join(reasons)[:1000]
+        extra: dict[str, Any] = {}
+        if self._url.endswith(".fifo"):
+            extra = {"MessageGroupId": "rejected", "MessageDeduplicationId": digest}
+        self._sqs.send_message(
+            QueueUrl=self._url, MessageBody=body,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason},
+                               "event_id": {"DataType": "String",
+                                            "StringValue": event_id or "unknown"}},
+            **extra)

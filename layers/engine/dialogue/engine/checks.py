@@ -1,0 +1,177 @@
+"""Read activity and segment documents and report every problem as *file : JSON path : reason*.
+
+Used by `dialogue validate` and by the runtime loader alike, so what passes on a marketer's
+machine is exactly what the engine runs; a broken document is skipped, never the whole catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from dialogue.engine.catalog import Catalog
+from dialogue.model.activity import (
+    AbandonsCartTrigger,
+    Activity,
+    AddToSegment,
+    Branch,
+    InSegmentTrigger,
+    RemoveFromSegment,
+    Wait,
+    trigger_event,
+)
+from dialogue.model.events import json_path
+from dialogue.model.segment import Segment
+from dialogue.model.targets import SegmentTarget
+
+M = TypeVar("M", bound=BaseModel)
+DAILY_TRIGGERS = ("abandons_cart", "in_segment", "birthday")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file} : {self.path} : {self.reason}"
+
+
+def parse_document(name: str, text: str, model: type[M]) -> tuple[M | None, list[Problem]]:
+    """JSON text → model, or the problems (bad JSON with its line, every schema error)."""
+    try:
+        raw: Any = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, [Problem(name, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
+    if not isinstance(raw, dict):
+        return None, [Problem(name, "$", "the top level must be a JSON object")]
+    try:
+        return model.model_validate(raw), []
+    except ValidationError as e:
+        return None, [Problem(name, json_path(err["loc"]), err["msg"]) for err in e.errors()]
+
+
+def load_catalog(
+    activities: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]]
+) -> tuple[Catalog, list[Problem]]:
+    """(name, text) documents → a catalog of the valid ones, and every problem found."""
+    problems: list[Problem] = []
+    good_segments: list[Segment] = []
+    for name, text in segments:
+        segment, found = parse_document(name, text, Segment)
+        problems += found
+        if segment is not None:
+            good_segments.append(segment)
+    known = {s.id: s for s in good_segments}
+    good: list[Activity] = []
+    seen_ids: dict[str, str] = {}
+    for name, text in activities:
+        activity, found = parse_document(name, text, Activity)
+        if activity is not None:
+            found = check_activity(name, activity, known)
+            if activity.id in seen_ids:
+                other = seen_ids[activity.id]
+                found.append(Problem(name, "$.id", f"id {activity.id!r} is also used by {other}"))
+        problems += found
+        if activity is not None and not found:
+            seen_ids[activity.id] = name
+            good.append(activity)
+    return Catalog(good, good_segments), problems
+
+
+def check_activity(name: str, activity: Activity, segments: dict[str, Segment]) -> list[Problem]:
+    """Rules that need the whole document or the segment catalogue."""
+    out: list[Problem] = []
+
+    def problem(path: str, reason: str) -> None:
+        out.append(Problem(name, path, reason))
+
+    index: dict[str, int] = {}
+    for i, el in enumerate(activity.elements):
+        if el.id in index:
+            problem(f"$.elements[{i}].id", f"element id {el.id!r} is used twice")
+        index.setdefault(el.id, i)
+
+    first = activity.entry
+    if trigger_event(first) is None and first.type not in DAILY_TRIGGERS:
+        problem("$.elements[0].type", f"the first element must be a trigger, not {first.type!r}")
+    for i, el in enumerate(activity.elements[1:], start=1):
+        once = (isinstance(el, InSegmentTrigger | AbandonsCartTrigger) and el.mode == "once")
+        if once:
+            problem(f"$.elements[{i}]", f"a {el.type!r} trigger in mode 'once' must be the first "
+                                        "element (it runs on the activity's first active day)")
+
+    edges: dict[str, list[tuple[str, str]]] = {}
+    for i, el in enumerate(activity.elements):
+        links = ([(f"$.elements[{i}].paths[{j}].next", p.next) for j, p in enumerate(el.paths)]
+                 if isinstance(el, Branch) else [(f"$.elements[{i}].next", el.next)])
+        edges[el.id] = []
+        for path, target in links:
+            if target is None:
+                continue
+            if target not in index:
+                problem(path, f"refers to unknown element {target!r}")
+            elif target == first.id:
+                problem(path, "goes back to the first element (a flow runs left to right)")
+            else:
+                edges[el.id].append((path, target))
+        if isinstance(el, Wait) and el.next is None:
+            problem(f"$.elements[{i}].next", "a wait must lead somewhere")
+
+    out += _graph_problems(name, activity, edges, index)
+    out += _segment_problems(name, activity, segments)
+    return out
+
+
+def _graph_problems(name: str, activity: Activity, edges: dict[str, list[tuple[str, str]]],
+                    index: dict[str, int]) -> list[Problem]:
+    out: list[Problem] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        for path, nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                out.append(Problem(name, path, f"forms a cycle back to {nxt!r}"))
+            elif nxt not in state:
+                visit(nxt)
+        state[node] = 2
+
+    visit(activity.entry.id)
+    for el in activity.elements:
+        if el.id not in state:
+            out.append(Problem(name, f"$.elements[{index[el.id]}]",
+                               f"element {el.id!r} is unreachable from the first element"))
+    return out
+
+
+def _segment_problems(name: str, activity: Activity, segments: dict[str, Segment]) -> list[Problem]:
+    out: list[Problem] = []
+    for i, el in enumerate(activity.elements):
+        refs: list[tuple[str, str]] = []
+        if isinstance(el, AddToSegment | RemoveFromSegment):
+            path = f"$.elements[{i}].segment"
+            seg = segments.get(el.segment)
+            if seg is None:
+                out.append(Problem(name, path, f"unknown segment {el.segment!r}"))
+            elif not seg.managed_by_activities:
+                out.append(Problem(name, path, f"segment {el.segment!r} is not managed by "
+                                               "marketing activities: add/remove is not allowed"))
+        if isinstance(el, InSegmentTrigger):
+            refs += [(f"$.elements[{i}].segments[{k}]", s) for k, s in enumerate(el.segments)]
+        conditions = getattr(el, "conditions", None)
+        groups = ([(f"$.elements[{i}].conditions", conditions)] if conditions is not None
+                  else [(f"$.elements[{i}].paths[{j}].conditions", p.conditions)
+                        for j, p in enumerate(el.paths)] if isinstance(el, Branch) else [])
+        for base, conds in groups:
+            for c, cond in enumerate(conds):
+                if isinstance(cond, SegmentTarget):
+                    refs += [(f"{base}[{c}].segments[{k}]", s) for k, s in enumerate(cond.segments)]
+        out += [Problem(name, path, f"unknown segment {seg_id!r}")
+                for path, seg_id in refs if seg_id not in segments]
+    return out

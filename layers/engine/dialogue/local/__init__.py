@@ -1,0 +1,1 @@
+"""The embedded-AWS runtime: the template's resources on a moto server this process starts."""

@@ -1,0 +1,159 @@
+"""Create the template's resources on moto, and describe how events flow between them.
+
+Supported locally: SQS queues, DynamoDB tables, S3 buckets, event buses and rules (moto delivers
+rule → SQS itself), SAM functions with an SQS event source (invoked in-process by the runtime),
+and EventBridge Pipes from a DynamoDB stream to SQS (relayed by the runtime, as moto has none).
+Everything else in the template (alarms, log groups, roles, policies, layers) has no local effect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialogue.local.template import Resolver, as_json_string
+
+
+@dataclass
+class Function:
+    logical: str
+    code_dir: Path
+    handler: str  # module.function
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    environment: dict[str, str]
+
+
+@dataclass
+class Pipe:
+    logical: str
+    stream_arn: str
+    patterns: list[str]
+    target_url: str
+    iterators: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stack:
+    resolver: Resolver
+    functions: list[Function]
+    pipes: list[Pipe]
+
+    def name(self, logical: str) -> str:
+        return self.resolver.name(logical)
+
+    def queue_url(self, logical: str) -> str:
+        return self.resolver.ref(logical)
+
+
+def create(session: Any, resolver: Resolver, template_dir: Path) -> Stack:
+    res = resolver.resources
+    by_type: dict[str, list[str]] = {}
+    for logical, spec in res.items():
+        by_type.setdefault(spec["Type"], []).append(logical)
+    sqs, ddb = session.client("sqs"), session.client("dynamodb")
+    queues = sorted(by_type.get("AWS::SQS::Queue", []),
+                    key=lambda q: "RedrivePolicy" in res[q].get("Properties", {}))
+    for logical in queues:
+        _queue(sqs, resolver, logical)
+    for logical in by_type.get("AWS::DynamoDB::Table", []):
+        _table(ddb, resolver, logical)
+    for logical in by_type.get("AWS::S3::Bucket", []):
+        session.client("s3").create_bucket(
+            Bucket=resolver.name(logical),
+            CreateBucketConfiguration={"LocationConstraint": session.region_name})
+    events = session.client("events")
+    for logical in by_type.get("AWS::Events::EventBus", []):
+        events.create_event_bus(Name=resolver.name(logical))
+    for logical in by_type.get("AWS::Events::Rule", []):
+        _rule(events, resolver, logical)
+    pipes = [_pipe(resolver, logical) for logical in by_type.get("AWS::Pipes::Pipe", [])]
+    functions = [f for logical in by_type.get("AWS::Serverless::Function", [])
+                 for f in _functions(resolver, logical, template_dir)]
+    return Stack(resolver, functions, pipes)
+
+
+def _queue(sqs: Any, resolver: Resolver, logical: str) -> None:
+    props = resolver.resolve(resolver.resources[logical].get("Properties", {}))
+    attributes: dict[str, str] = {}
+    for key in ("FifoQueue", "ContentBasedDeduplication", "VisibilityTimeout",
+                "MessageRetentionPeriod"):
+        if key in props:
+            value = props[key]
+            attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = as_json_string(props["RedrivePolicy"])
+    url = sqs.create_queue(QueueName=resolver.name(logical), Attributes=attributes)["QueueUrl"]
+    resolver.attributes[(logical, "QueueUrl")] = url
+
+
+def _table(ddb: Any, resolver: Resolver, logical: str) -> None:
+    props = resolver.resolve(resolver.resources[logical]["Properties"])
+    args: dict[str, Any] = {
+        "TableName": resolver.name(logical), "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"], "BillingMode": "PAY_PER_REQUEST",
+    }
+    if "GlobalSecondaryIndexes" in props:
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    stream = props.get("StreamSpecification")
+    if stream:
+        args["StreamSpecification"] = {"StreamEnabled": True,
+                                       "StreamViewType": stream["StreamViewType"]}
+    table = ddb.create_table(**args)["TableDescription"]
+    if "LatestStreamArn" in table:
+        resolver.attributes[(logical, "StreamArn")] = table["LatestStreamArn"]
+
+
+def _rule(events: Any, resolver: Resolver, logical: str) -> None:
+    props = resolver.resolve(resolver.resources[logical]["Properties"])
+    name = resolver.name(logical)
+    bus = props.get("EventBusName", "default")
+    events.put_rule(Name=name, EventBusName=bus, State=props.get("State", "ENABLED"),
+                    EventPattern=as_json_string(props["EventPattern"]))
+    targets = []
+    for t in props.get("Targets", []):
+        target = {"Id": t["Id"], "Arn": t["Arn"]}
+        for key in ("SqsParameters", "InputTransformer", "InputPath", "Input", "RetryPolicy",
+                    "DeadLetterConfig"):
+            if key in t:
+                target[key] = t[key]
+        targets.append(target)
+    events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+
+def _pipe(resolver: Resolver, logical: str) -> Pipe:
+    props = resolver.resolve(resolver.resources[logical]["Properties"])
+    filters = props.get("SourceParameters", {}).get("FilterCriteria", {}).get("Filters", [])
+    target_arn: str = props["Target"]
+    queue = next(q for q, spec in resolver.resources.items()
+                 if spec["Type"] == "AWS::SQS::Queue" and resolver.get_att(q, "Arn") == target_arn)
+    return Pipe(logical, props["Source"], [as_json_string(f["Pattern"]) for f in filters],
+                resolver.ref(queue))
+
+
+def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Function]:
+    spec = resolver.resources[logical]
+    props = spec.get("Properties", {})
+    globals_ = resolver.template.get("Globals", {}).get("Function", {})
+    env = {**resolver.resolve(globals_.get("Environment", {}).get("Variables", {})),
+           **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
+    out = []
+    for source in props.get("Events", {}).values():
+        if source.get("Type") != "SQS":
+            continue
+        queue_arn = resolver.resolve(source["Properties"]["Queue"])
+        queue = next(q for q, s in resolver.resources.items()
+                     if s["Type"] == "AWS::SQS::Queue" and resolver.get_att(q, "Arn") == queue_arn)
+        out.append(Function(
+            logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
+            handler=props["Handler"], queue_url=resolver.ref(queue), queue_arn=queue_arn,
+            batch_size=int(source["Properties"].get("BatchSize", 10)),
+            environment={k: str(v) for k, v in env.items()}))
+    return out
+
+
+def record_json(record: dict[str, Any]) -> str:
+    return json.dumps(record, default=str)

@@ -1,0 +1,125 @@
+"""Read infra/template.yaml (CloudFormation short tags included) and resolve intrinsics locally."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}
+
+
+_Loader.add_multi_constructor("!", _tag)
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+
+
+class Resolver:
+    """Physical names and attributes of the template's resources, as this local stack names them."""
+
+    def __init__(self, template: dict[str, Any], stack: str, overrides: dict[str, str]):
+        self.template, self.stack = template, stack
+        self.resources: dict[str, Any] = template.get("Resources", {})
+        self.parameters = {name: str(spec.get("Default", ""))
+                           for name, spec in template.get("Parameters", {}).items()}
+        self.parameters.update(overrides)
+        self.attributes: dict[tuple[str, str], str] = {}  # filled as resources are created
+
+    def name(self, logical: str) -> str:
+        kind = self.resources[logical]["Type"]
+        props = self.resources[logical].get("Properties", {})
+        base = f"{self.stack}-{logical}"
+        if kind == "AWS::SQS::Queue":
+            return base + (".fifo" if props.get("FifoQueue") else "")
+        if kind == "AWS::S3::Bucket":
+            return base.lower()
+        if kind == "AWS::Events::EventBus" and "Name" in props:
+            return str(self.resolve(props["Name"]))
+        return base
+
+    def ref(self, logical: str) -> str:
+        if logical in self.parameters:
+            return self.parameters[logical]
+        if logical == "AWS::StackName":
+            return self.stack
+        if logical == "AWS::Region":
+            return REGION
+        if logical == "AWS::AccountId":
+            return ACCOUNT
+        kind = self.resources[logical]["Type"]
+        if kind == "AWS::SQS::Queue":
+            return self.attributes.get((logical, "QueueUrl"), self.name(logical))
+        return self.name(logical)
+
+    def get_att(self, logical: str, attribute: str) -> str:
+        if (logical, attribute) in self.attributes:
+            return self.attributes[(logical, attribute)]
+        kind, name = self.resources[logical]["Type"], self.name(logical)
+        service = {"AWS::SQS::Queue": "sqs", "AWS::DynamoDB::Table": "dynamodb",
+                   "AWS::S3::Bucket": "s3", "AWS::Events::EventBus": "events"}.get(kind, "")
+        if attribute in ("Name", "QueueName"):
+            return name
+        if attribute == "Arn":
+            return {
+                "sqs": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+                "dynamodb": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
+                "s3": f"arn:aws:s3:::{name}",
+                "events": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
+            }.get(service, f"arn:aws:local:{REGION}:{ACCOUNT}:{logical}")
+        raise KeyError(f"{logical}.{attribute} is not known to the local runtime")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self.ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            logical, attribute = value["Fn::GetAtt"]
+            return self.get_att(logical, attribute)
+        if set(value) == {"Fn::Sub"}:
+            text, names = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) \
+                else value["Fn::Sub"]
+            names = {k: self.resolve(v) for k, v in names.items()}
+
+            def sub(m: re.Match[str]) -> str:
+                key = m.group(1)
+                if key in names:
+                    return str(names[key])
+                if "." in key:
+                    return self.get_att(*key.split(".", 1))
+                return self.ref(key)
+
+            return re.sub(r"\$\{([^}!]+)\}", sub, text)
+        if set(value) == {"Fn::Join"}:
+            sep, parts = value["Fn::Join"]
+            return sep.join(str(self.resolve(p)) for p in parts)
+        if set(value) == {"Fn::If"}:
+            return self.resolve(value["Fn::If"][2])  # conditions are off locally
+        return {k: self.resolve(v) for k, v in value.items()}
+
+
+def as_json_string(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,38 @@
+"""What the service layer needs from the outside world; adapters in `aws/` and fakes in tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from dialogue.engine.catalog import Catalog
+from dialogue.model.customer import CustomerState
+from dialogue.model.effects import AnyEffect
+
+
+class Conflict(Exception):
+    """Somebody else wrote this customer's state since we read it: read again and decide again."""
+
+
+class CustomerStore(Protocol):
+    def load(self, subject: str) -> CustomerState:
+        """The state, or a fresh one at version 0."""
+        ...
+
+    def commit(self, state: CustomerState, effects: list[AnyEffect]) -> None:
+        """Write state (expected at `state.version`) and effects atomically, or raise Conflict."""
+        ...
+
+
+class CatalogSource(Protocol):
+    def catalog(self) -> Catalog: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class RejectedEvents(Protocol):
+    def reject(self, body: str, event_id: str | None, reasons: list[str]) -> None:
+        """Keep an event that can never be processed, with why (a dead-letter queue)."""
+        ...
