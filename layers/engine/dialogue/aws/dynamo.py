@@ -64,8 +64,10 @@ class DynamoCustomerStore:
             if code == "ConditionalCheckFailedException":
                 raise Conflict(state.subject) from e
             if code == "TransactionCanceledException":
-                reasons = e.response.get("CancellationReasons") or []
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                # The state item is first: its condition failing means a newer version exists.
+                # TransactionConflict: another transaction was writing one of the same items.
+                codes = [r.get("Code") for r in e.response.get("CancellationReasons") or []]
+                if codes[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
                     raise Conflict(state.subject) from e
             raise
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from dialogue.model.activity import (
     AbandonsCartTrigger,
@@ -34,7 +35,14 @@ from dialogue.model.activity import (
     Wait,
     WaitForEventTrigger,
 )
-from dialogue.model.customer import CustomerState, Instance, Journey, Membership
+from dialogue.model.customer import (
+    MAX_SEGMENT_HISTORY,
+    CustomerState,
+    Instance,
+    Journey,
+    Membership,
+    SegmentChange,
+)
 from dialogue.model.effects import (
     AnyEffect,
     CouponIssued,
@@ -105,9 +113,11 @@ class Run:
                 until = self.now + timedelta(days=el.for_days) if el.for_days else None
                 self.state.segments[el.segment] = Membership(since=self.now, until=until,
                                                              by=self.activity.id)
+                self._history(el.segment, "added")
                 self.effects.append(SegmentAdded(**base, segment=el.segment, until=until))
             case RemoveFromSegment():
                 if self.state.segments.pop(el.segment, None) is not None:
+                    self._history(el.segment, "removed")
                     self.effects.append(SegmentRemoved(**base, segment=el.segment))
             case Wait():
                 due = after(self.now, el.amount, el.unit)
@@ -142,6 +152,12 @@ class Run:
                         return [path.next] if qualifies(i) else []
                 return []
         return []  # pragma: no cover
+
+    def _history(self, segment: str, change: Literal["added", "removed"]) -> None:
+        history = self.state.segment_history
+        history.append(SegmentChange(segment=segment, change=change, at=self.now,
+                                     by=self.activity.id))
+        del history[:-MAX_SEGMENT_HISTORY]
 
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance(entry=self.entry, element=el.id, since=self.now,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 
@@ -17,6 +18,7 @@ from .events import Profile
 MAX_ORDERS = 200
 MAX_BEHAVIOUR = 500
 MAX_PROCESSED = 200
+MAX_SEGMENT_HISTORY = 100
 
 
 class ConsentState(Record):
@@ -73,6 +75,15 @@ class Membership(Record):
         return self.until is None or now < self.until
 
 
+class SegmentChange(Record):
+    """Entered or left a segment: the membership history statistics and traces are built from."""
+
+    segment: str
+    change: Literal["added", "removed"]
+    at: datetime
+    by: str | None = None
+
+
 class Instance(Record):
     """One run of a customer through an activity, parked at a wait or a later trigger."""
 
@@ -100,6 +111,7 @@ class CustomerState(Record):
     cart: CartState | None = None
     behaviour: list[Occurrence] = []
     segments: dict[str, Membership] = {}
+    segment_history: list[SegmentChange] = []
     journeys: dict[str, Journey] = {}
     processed: list[str] = Field(default=[], description="recent event ids, for exactly-once")
 

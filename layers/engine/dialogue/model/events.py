@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, create_model, model_validator
 
-from .base import Id, Strict
+from .base import ShopId, Strict
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 
@@ -50,9 +50,9 @@ class Detail(Strict):
     # Behaviour events are recorded only with tracking consent; profile/order events always.
     BEHAVIOUR: ClassVar[bool] = False
 
-    event_id: Id
-    customer_id: Id | None = None
-    personalization_id: Id | None = None
+    event_id: ShopId
+    customer_id: ShopId | None = None
+    personalization_id: ShopId | None = None
     occurred_at: AwareDatetime
 
     @model_validator(mode="after")
@@ -92,7 +92,7 @@ class CustomerUpdated(Detail):
 
 
 class OrderLine(Strict):
-    product_id: Id
+    product_id: ShopId
     name: str | None = None
     categories: list[str] = []
     manufacturer: str | None = None
@@ -103,7 +103,7 @@ class OrderLine(Strict):
 
 class OrderPlaced(Detail):
     DETAIL_TYPE: ClassVar[str] = "OrderPlaced"
-    order_id: Id
+    order_id: ShopId
     lines: list[OrderLine] = Field(min_length=1)
     promotion_codes: list[str] = []
     total: Money
@@ -111,7 +111,7 @@ class OrderPlaced(Detail):
 
 
 class CartLine(Strict):
-    product_id: Id
+    product_id: ShopId
     categories: list[str] = []
     quantity: int = Field(default=1, ge=1)
     unit_price: Money
@@ -121,14 +121,14 @@ class CartUpdated(Detail):
     """The whole cart as it now is (an empty list empties it)."""
 
     DETAIL_TYPE: ClassVar[str] = "CartUpdated"
-    cart_id: Id
+    cart_id: ShopId
     lines: list[CartLine] = []
 
 
 class ProductViewed(Detail):
     DETAIL_TYPE: ClassVar[str] = "ProductViewed"
     BEHAVIOUR: ClassVar[bool] = True
-    product_id: Id
+    product_id: ShopId
     categories: list[str] = []
     manufacturer: str | None = None
 
@@ -159,7 +159,7 @@ class SocialParticipation(Detail):
     DETAIL_TYPE: ClassVar[str] = "SocialParticipation"
     BEHAVIOUR: ClassVar[bool] = True
     kind: Literal["review", "rating", "like", "comment"]
-    product_id: Id | None = None
+    product_id: ShopId | None = None
 
 
 class CustomEvent(Detail):

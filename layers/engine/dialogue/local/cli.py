@@ -1,0 +1,88 @@
+"""`dialogue`: validate activities, export the JSON Schema, run the demo, serve embedded AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dialogue", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check activities: each problem as file : path : reason")
+    p.add_argument("paths", nargs="+", type=Path, help="activity files or folders")
+    p.add_argument("--segments", type=Path, help="segment folder (default: ../segments)")
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a document kind")
+    p.add_argument("kind", nargs="?", default="activity", choices=["activity", "segment", "event"])
+
+    for name, text in (("demo", "replay example events on embedded AWS and report"),
+                       ("serve", "run embedded AWS until interrupted; put_events to its endpoint")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--activities", type=Path, default=Path("examples/activities"))
+        p.add_argument("--segments", type=Path, default=Path("examples/segments"))
+        if name == "demo":
+            p.add_argument("--events", type=Path, default=Path("examples/events"))
+        else:
+            p.add_argument("--port", type=int, default=0)
+
+    args = parser.parse_args(argv)
+    match args.command:
+        case "validate":
+            return validate(args.paths, args.segments)
+        case "schema":
+            print(json.dumps(schema(args.kind), indent=2, ensure_ascii=False))
+            return 0
+        case "demo":
+            from dialogue.local.demo import run_demo
+
+            return run_demo(args.activities, args.segments, args.events)
+        case "serve":
+            from dialogue.local.demo import serve
+
+            return serve(args.activities, args.segments, args.port)
+    return 2  # pragma: no cover
+
+
+def validate(paths: list[Path], segments_dir: Path | None) -> int:
+    from dialogue.engine.checks import load_catalog
+
+    files = [f for p in paths for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    missing = [f for f in files if not f.is_file()]
+    for f in missing:
+        print(f"{f} : - : no such file", file=sys.stderr)
+    files = [f for f in files if f.is_file()]
+    if segments_dir is None and files:
+        segments_dir = files[0].resolve().parent.parent / "segments"
+    segment_files = (sorted(segments_dir.glob("*.json"))
+                     if segments_dir and segments_dir.is_dir() else [])
+    catalog, problems = load_catalog(
+        [(str(f), f.read_text(encoding="utf-8")) for f in files],
+        [(str(f), f.read_text(encoding="utf-8")) for f in segment_files])
+    for problem in problems:
+        print(problem)
+    bad = len({p.file for p in problems}) + len(missing)
+    print(f"{len(files)} activities and {len(segment_files)} segments checked: "
+          f"{len(catalog.activities)} activities valid, {bad} files with problems",
+          file=sys.stderr)
+    return 1 if problems or missing or not files else 0
+
+
+def schema(kind: str) -> dict[str, object]:
+    from dialogue.model.activity import Activity
+    from dialogue.model.events import EVENTS
+    from dialogue.model.segment import Segment
+
+    if kind == "activity":
+        return Activity.model_json_schema(mode="validation")
+    if kind == "segment":
+        return Segment.model_json_schema(mode="validation")
+    return {"title": "Shop events", "oneOf": [m.model_json_schema(by_alias=True)
+                                               for m in EVENTS.values()]}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
