@@ -30,8 +30,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check layers functions tests bench
 	$(BIN)/mypy layers/engine/dialogue
 
+# The committed JSON Schemas, for editors; a test fails when they drift from the models.
 schema: $(STAMP)
-	$(BIN)/dialogue schema > docs/activity.schema.json
+	for kind in activity segment event; do $(BIN)/dialogue schema $$kind > docs/schema/$$kind.schema.json; done
 
 serve: $(STAMP)
 	$(BIN)/dialogue serve --activities examples/activities --segments examples/segments

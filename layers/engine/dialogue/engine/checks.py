@@ -53,7 +53,27 @@ def parse_document(name: str, text: str, model: type[M]) -> tuple[M | None, list
     try:
         return model.model_validate(raw), []
     except ValidationError as e:
-        return None, [Problem(name, json_path(err["loc"]), err["msg"]) for err in e.errors()]
+        return None, [Problem(name, json_path(_document_loc(err["loc"], raw)),
+                              err["msg"].removeprefix("Value error, "))
+                      for err in e.errors()]
+
+
+def _document_loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
+    """Drop the discriminated unions' tags from pydantic's location: they are not JSON keys."""
+    out: list[Any] = []
+    node = raw
+    for part in loc:
+        if (isinstance(node, dict) and isinstance(part, str) and part not in node
+                and node.get("type") == part):
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
 
 
 def load_catalog(

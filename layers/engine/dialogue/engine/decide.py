@@ -12,7 +12,7 @@ from datetime import datetime
 from dialogue.model.activity import Activity, EventTrigger, trigger_event
 from dialogue.model.customer import MAX_PROCESSED, CustomerState, Journey, Occurrence
 from dialogue.model.effects import AnyEffect
-from dialogue.model.events import Detail, ShopEvent
+from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 
 from .catalog import Catalog
 from .flow import Chance, Run, stable_chance
@@ -34,9 +34,12 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     if detail.event_id in state.processed:
         return Decision(state=state, duplicate=True)
     state = state.model_copy(deep=True)
-    occurrence = record(state, detail)
     state.processed.append(detail.event_id)
     del state.processed[:-MAX_PROCESSED]
+    if isinstance(detail, OrderPlaced) and any(o.order_id == detail.order_id
+                                               for o in state.orders):
+        return Decision(state=state, duplicate=True)  # the shop re-sent an order it had sent
+    occurrence = record(state, detail)
     # An event is judged at the moment it happened (an order at 23:59 on an activity's last day
     # counts even if processed after midnight), never in the future.
     at = min(detail.occurred_at, now)
@@ -82,7 +85,6 @@ def _resume_waiting(state: CustomerState, detail: Detail, occurrence: Occurrence
                 continue
             journey.waiting.remove(instance)
             run = Run(activity, state, journey, instance.entry, at, detail.event_id, chance)
-            run.reached(element)
-            run.walk(element.next)
+            run.walk(element.next)  # reaching `element` was counted when the customer parked
             effects += run.effects
     return effects

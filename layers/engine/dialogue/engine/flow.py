@@ -110,13 +110,16 @@ class Run:
             case IssueCoupon():
                 self.effects.append(CouponIssued(**base, promotion=el.promotion))
             case AddToSegment():
-                until = self.now + timedelta(days=el.for_days) if el.for_days else None
-                self.state.segments[el.segment] = Membership(since=self.now, until=until,
-                                                             by=self.activity.id)
-                self._history(el.segment, "added")
-                self.effects.append(SegmentAdded(**base, segment=el.segment, until=until))
+                if not self.state.in_segment(el.segment, self.now):  # already in: no change
+                    until = self.now + timedelta(days=el.for_days) if el.for_days else None
+                    self.state.segments[el.segment] = Membership(since=self.now, until=until,
+                                                                 by=self.activity.id)
+                    self._history(el.segment, "added")
+                    self.effects.append(SegmentAdded(**base, segment=el.segment, until=until))
             case RemoveFromSegment():
-                if self.state.segments.pop(el.segment, None) is not None:
+                was_member = self.state.in_segment(el.segment, self.now)
+                self.state.segments.pop(el.segment, None)  # an expired membership goes quietly
+                if was_member:
                     self._history(el.segment, "removed")
                     self.effects.append(SegmentRemoved(**base, segment=el.segment))
             case Wait():

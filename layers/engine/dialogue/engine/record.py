@@ -31,8 +31,8 @@ from dialogue.model.events import (
 def record(state: CustomerState, detail: Detail) -> Occurrence | None:
     """Mutate `state` with what `detail` tells; return the behaviour occurrence, if any.
 
-    The occurrence is returned even when tracking consent keeps it out of the history, so a
-    trigger can still react to the event itself.
+    Behaviour (searches, views, pages, social, custom events) counts only with tracking consent:
+    without it, it is neither kept nor reacted to, so it cannot profile the customer.
     """
     match detail:
         case CustomerRegistered():
@@ -50,8 +50,10 @@ def record(state: CustomerState, detail: Detail) -> Occurrence | None:
             ]
             state.cart = CartState(cart_id=detail.cart_id, updated_at=detail.occurred_at,
                                    lines=lines) if lines else None
+    if detail.BEHAVIOUR and not state.consent.tracking:
+        return None
     occurrence = _occurrence(detail)
-    if occurrence is not None and state.consent.tracking:
+    if occurrence is not None and detail.BEHAVIOUR:
         state.behaviour.append(occurrence)
         del state.behaviour[:-MAX_BEHAVIOUR]
     return occurrence
@@ -66,8 +68,6 @@ def _merge_profile(state: CustomerState, detail: CustomerRegistered | CustomerUp
 
 
 def _record_order(state: CustomerState, order: OrderPlaced) -> None:
-    if any(o.order_id == order.order_id for o in state.orders):
-        return  # the same order sent twice under two event ids
     lines = [
         LineRecord(product_id=ln.product_id, categories=ln.categories,
                    manufacturer=ln.manufacturer, quantity=ln.quantity,
@@ -103,8 +103,12 @@ def _occurrence(detail: Detail) -> Occurrence | None:
         case CustomEvent():
             return Occurrence(event_id=detail.event_id, at=detail.occurred_at, kind=detail.name,
                               fields=detail.parameters)
+        case OrderPlaced():
+            fields = {"order_id": detail.order_id, "total": str(detail.total)}
+        case CartUpdated():
+            fields = {"cart_id": detail.cart_id}
         case _:
-            return None
+            fields = {}  # logins, logouts, profile changes: awaited, never kept in history
     return Occurrence(event_id=detail.event_id, at=detail.occurred_at, kind=detail.DETAIL_TYPE,
                       fields=fields, tags=tags)
 

@@ -59,12 +59,14 @@ def holds(target: Target, state: CustomerState, activity: Activity, now: datetim
             return (len(acts) >= target.times) == target.satisfies
         case DayTimeTarget():
             local = now.astimezone(ZoneInfo(target.time_zone))
-            if WEEKDAYS[local.weekday()] not in target.weekdays:
-                return False
-            t = local.time()
+            t, weekday = local.time(), local.weekday()
             if target.start <= target.end:
-                return target.start <= t <= target.end
-            return t >= target.start or t <= target.end  # wraps past midnight
+                inside = target.start <= t <= target.end
+            elif t >= target.start:
+                inside = True
+            else:  # past midnight in a window that wraps: it belongs to the day it opened
+                inside, weekday = t <= target.end, (weekday - 1) % 7
+            return inside and WEEKDAYS[weekday] in target.weekdays
         case AttributeTarget():
             return _attribute(target, state)
         case _:
@@ -78,7 +80,8 @@ def _have(mode: Have, results: list[bool]) -> bool:
 def _purchases(target: PurchaseHistoryTarget, state: CustomerState, activity: Activity,
                now: datetime) -> bool:
     orders = state.orders[-target.last_orders:] if target.last_orders else state.orders
-    orders = [o for o in orders if target.time_frame.contains(o.at, now, activity.start_date)]
+    orders = [o for o in orders
+              if target.time_frame.contains(o.at, now, activity.zone, activity.start_date)]
     matching = [[ln for ln in o.lines if line_matches(ln, target.categories, target.products)]
                 for o in orders]
     filtered = bool(target.categories or target.products)
@@ -112,7 +115,7 @@ def _cart(target: CartTarget, state: CustomerState) -> bool:
 def _behaviour(state: CustomerState, kind: str, frame: TimeFrame, activity: Activity,
                now: datetime) -> list[Occurrence]:
     return [o for o in state.behaviour
-            if o.kind == kind and frame.contains(o.at, now, activity.start_date)]
+            if o.kind == kind and frame.contains(o.at, now, activity.zone, activity.start_date)]
 
 
 def _viewed(target: BrowsingTarget, view: Occurrence, wanted: str) -> bool:

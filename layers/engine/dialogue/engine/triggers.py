@@ -85,7 +85,8 @@ def _count(
 
 def _counts(frame: TimeFrame, at: datetime, now: datetime, activity: Activity,
             since: datetime | None) -> bool:
-    return (since is None or at > since) and frame.contains(at, now, activity.start_date)
+    return (since is None or at > since) and frame.contains(at, now, activity.zone,
+                                                            activity.start_date)
 
 
 def _line(line: OrderLine) -> LineRecord:

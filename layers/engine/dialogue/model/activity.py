@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from .base import Id, Strict
-from .events import DETAILS
+from .events import DETAILS, CustomEvent
 from .matching import TextMatch, TimeFrame
 from .targets import Target
 
@@ -106,6 +106,15 @@ class WaitForEventTrigger(Node):
     parameters: list[ParameterMatch] = Field(default=[], max_length=2)
     times: int = Field(default=1, ge=1)
     time_frame: TimeFrame = TimeFrame()
+
+    @model_validator(mode="after")
+    def _countable(self) -> WaitForEventTrigger:
+        model = DETAILS.get(self.event)
+        if model is not None and not model.BEHAVIOUR and model is not CustomEvent \
+                and self.times > 1:
+            raise ValueError(f"{self.event} is not kept in the behaviour history: "
+                             "'times' must be 1")
+        return self
 
     @property
     def detail_type(self) -> str:
@@ -252,8 +261,12 @@ class Activity(Strict):
     def entry(self) -> Element:
         return self.elements[0]
 
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
     def local_day(self, now: datetime) -> date:
-        return now.astimezone(ZoneInfo(self.time_zone)).date()
+        return now.astimezone(self.zone).date()
 
     def is_live(self, now: datetime) -> bool:
         """Active, and `now` falls between the start date and the end of the end date."""

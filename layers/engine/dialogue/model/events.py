@@ -10,11 +10,25 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .base import ShopId, Strict
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+
+
+DETAIL_TYPES = frozenset({
+    "CustomerRegistered", "CustomerLoggedIn", "CustomerLoggedOut", "CustomerUpdated", "OrderPlaced",
+    "CartUpdated", "ProductViewed", "CategoryViewed", "SearchPerformed", "PageVisited",
+    "SocialParticipation", "CustomEvent",
+})
 
 
 class UnknownEventType(ValueError):
@@ -170,6 +184,13 @@ class CustomEvent(Detail):
     name: str = Field(min_length=1, max_length=128)
     parameters: dict[str, str] = {}
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_shop_event(cls, v: str) -> str:
+        if v in DETAIL_TYPES:
+            raise ValueError(f"{v!r} is a shop event type: publish it as its own detail-type")
+        return v
+
 
 DETAILS: dict[str, type[Detail]] = {
     cls.DETAIL_TYPE: cls
@@ -179,6 +200,7 @@ DETAILS: dict[str, type[Detail]] = {
         SocialParticipation, CustomEvent,
     )
 }
+assert set(DETAILS) == DETAIL_TYPES
 
 
 class ShopEvent(Strict):

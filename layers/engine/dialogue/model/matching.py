@@ -75,9 +75,10 @@ class TimeFrame(Strict):
             raise ValueError("time frame 'between': start is after end")
         return self
 
-    def contains(self, at: datetime, now: datetime, activity_start: dt.date | None = None) -> bool:
-        """Is `at` inside the frame, judged at `now`? Dates are whole days in `now`'s zone."""
-        day = at.astimezone(now.tzinfo).date()
+    def contains(self, at: datetime, now: datetime, zone: dt.tzinfo,
+                 activity_start: dt.date | None = None) -> bool:
+        """Is `at` inside the frame, judged at `now`? Dates are whole days in `zone`."""
+        day = at.astimezone(zone).date()
         match self.kind:
             case "any_time":
                 return True
@@ -98,9 +99,9 @@ class TimeFrame(Strict):
 
 
 class Comparison(Strict):
-    """`at_least 2`, `exactly 1`, `less_than 3`, `between 100 and 500`."""
+    """`at_least 2`, `greater_than 1000`, `exactly 1`, `less_than 3`, `between 100 and 500`."""
 
-    op: Literal["at_least", "exactly", "less_than", "between"] = "at_least"
+    op: Literal["at_least", "greater_than", "exactly", "less_than", "between"] = "at_least"
     value: Decimal = Field(ge=0)
     max: Decimal | None = Field(default=None, ge=0)
 
@@ -114,6 +115,8 @@ class Comparison(Strict):
         match self.op:
             case "at_least":
                 return x >= self.value
+            case "greater_than":
+                return x > self.value
             case "exactly":
                 return x == self.value
             case "less_than":

@@ -6,12 +6,11 @@ One model per target kind, told apart by `type`; `engine.targets` has one branch
 from __future__ import annotations
 
 from datetime import time
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Id, Strict
+from .base import Id, ShopId, Strict
 from .matching import Comparison, TextMatch, TimeFrame
 
 Have = Literal["any", "all", "none"]
@@ -35,7 +34,7 @@ class PurchaseHistoryTarget(Strict):
     aggregate: Literal["count", "value"] = "count"
     compare: Comparison
     categories: list[str] = []
-    products: list[Id] = []
+    products: list[ShopId] = []
     time_frame: TimeFrame = TimeFrame()
     last_orders: int | None = Field(default=None, ge=1, le=100)
 
@@ -43,7 +42,7 @@ class PurchaseHistoryTarget(Strict):
 class CartTarget(Strict):
     type: Literal["cart"]
     have: Have = "any"
-    products: list[Id] = []
+    products: list[ShopId] = []
     categories: list[str] = []
     item_count: Comparison | None = None
     value: Comparison | None = None
@@ -102,7 +101,7 @@ class AttributeTarget(Strict):
     type: Literal["attribute"]
     field: str = Field(pattern=PROFILE_FIELD)
     op: Literal["equals", "not_equals", "contains", "exists", "not_exists", "in", "greater", "less"]
-    value: str | Decimal | bool | list[str] | None = None
+    value: bool | int | float | str | list[str] | None = None
 
     @model_validator(mode="after")
     def _value(self) -> AttributeTarget:
