@@ -97,7 +97,12 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
             sign = "+" if change.change == "added" else "-"
             print(f"    segment  {sign} {segment_names.get(change.segment, change.segment):32}"
                   f" ← {act(change.by)}")
-        if not (messages[subject] or coupons[subject] or state.segment_history):
+        for activity_id, journey in sorted(state.journeys.items()):
+            for instance in journey.waiting:
+                until = f" until {instance.due_at:%Y-%m-%d %H:%M} UTC" if instance.due_at else ""
+                print(f"    waiting  at {instance.element!r}{until} ← {act(activity_id)}")
+        if not (messages[subject] or coupons[subject] or state.segment_history
+                or any(j.waiting for j in state.journeys.values())):
             print("    (nothing yet)")
     print("\nACTIVITIES (customers who reached each element)")
     counts = readback.counters(aws)
@@ -106,7 +111,7 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
         line = "  ".join(f"{e.id}:{per.get(e.id, 0)}" for e in activity.elements)
         print(f"  {activity.name}\n      {line}")
     rejected = readback.rejected_events(aws)
-    print(f"\nREJECTED EVENTS (kept in the events dead-letter queue): {len(rejected)}")
+    print(f"\nREJECTED EVENTS (kept in the events dead-letter queue, with why): {len(rejected)}")
     for body, reason in rejected:
         print(f"  {body.get('detail-type')} {body.get('detail', {}).get('event_id')}: {reason}")
 
