@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/dialogue demo --activities examples/activities --segments examples/segments --events examples/events
 
 test: $(STAMP)
-	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/ruff check .
 	$(BIN)/dialogue validate examples/activities/*.json --segments examples/segments
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/pytest
@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy layers/engine/dialogue
 
 # The committed JSON Schemas, for editors; a test fails when they drift from the models.
