@@ -1,18 +1,20 @@
 """on_event: shop events from the FIFO events queue, one customer's events in order.
 
-A failed record is reported back (partial batch response) and only its customer's later events
-wait; malformed events are not failures: they are kept with their reason and the batch goes on.
+Powertools' Parser validates each SQS record; the event inside is validated by the engine's own
+models, so that a malformed event is kept with its reason instead of failing five times. A failed
+record is reported back (partial batch response) and only its customer's later events wait.
 """
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+
 from dialogue import bootstrap
 from dialogue.observability import logger, metrics
 
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor = SqsFifoPartialProcessor(model=SqsRecordModel, skip_group_on_error=True)
 
 
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SqsRecordModel) -> str:
     return bootstrap.event_service().handle(record.body)
 
 
