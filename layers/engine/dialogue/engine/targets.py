@@ -61,12 +61,12 @@ def holds(target: Target, state: CustomerState, activity: Activity, now: datetim
             local = now.astimezone(ZoneInfo(target.time_zone))
             t, weekday = local.time(), local.weekday()
             if target.start <= target.end:
-                inside = target.start <= t <= target.end
+                within = target.start <= t <= target.end
             elif t >= target.start:
-                inside = True
+                within = True
             else:  # past midnight in a window that wraps: it belongs to the day it opened
-                inside, weekday = t <= target.end, (weekday - 1) % 7
-            return inside and WEEKDAYS[weekday] in target.weekdays
+                within, weekday = t <= target.end, (weekday - 1) % 7
+            return within and WEEKDAYS[weekday] in target.weekdays
         case AttributeTarget():
             return _attribute(target, state)
         case _:
