@@ -10,6 +10,8 @@ import pytest
 from dialogue.engine.checks import Problem, load_catalog
 from dialogue.local import cli
 
+from tests.unit.conftest import event
+
 SEGMENTS = {
     "skiers": {"id": "skiers", "name": "Skiers"},
     "vip": {"id": "vip", "name": "VIP (imported)", "managed_by_activities": False},
@@ -45,7 +47,7 @@ def test_a_valid_activity_has_no_problem_and_enters_the_catalog():
 
     assert problems == []
     assert list(catalog.activities) == ["act"]
-    assert [a.id for a, _ in catalog.entries_for("CustomerRegistered")] == ["act"]
+    assert [a.id for a, _ in catalog.entries_for(event("CustomerRegistered").detail)] == ["act"]
 
 
 def test_invalid_json_is_reported_with_its_line_and_column():

@@ -1043,3 +1043,45 @@ def test_without_tracking_consent_orders_are_still_recorded():
 
     assert decision.state.order_count == 1
     assert decision.state.total_spent == Decimal("10")
+
+
+# --- the index: an event meets only the activities it may start -----------------------------
+def test_the_catalog_offers_an_event_only_the_triggers_its_keys_can_fire():
+    def act(activity_id: str, trigger: dict) -> Activity:
+        return Activity.model_validate({"id": activity_id, "name": activity_id, "elements": [
+            {"id": "t", **trigger, "next": "c"},
+            {"id": "c", "type": "issue_coupon", "promotion": "P"}]})
+
+    catalog = Catalog([
+        act("any-order", {"type": "places_order"}),
+        act("ski-order", {"type": "places_order", "categories": ["Ski"]}),
+        act("golf-order", {"type": "places_order", "categories": ["Golf"]}),
+        act("promo", {"type": "checks_out_with_promotion", "promotion": "SALE"}),
+        act("exact-search", {"type": "searches", "keyword": {"rule": "exact", "value": "Boots"}}),
+        act("wishlist", {"type": "wait_for_event", "event": "WishListAdded"}),
+    ])
+
+    ski = order("o1", "10", {"product_id": "p", "unit_price": "10", "categories": ["ski"]},
+                promotion_codes=["sale"])
+    assert [a.id for a, _ in catalog.entries_for(ski.detail)] == ["any-order", "ski-order",
+                                                                   "promo"]
+    assert [a.id for a, _ in catalog.entries_for(
+        event("SearchPerformed", query=" boots ").detail)] == ["exact-search"]
+    assert catalog.entries_for(event("SearchPerformed", query="hats").detail) == []
+    assert [a.id for a, _ in catalog.entries_for(
+        event("CustomEvent", name="WishListAdded").detail)] == ["wishlist"]
+    assert catalog.entries_for(event("CustomEvent", name="LinkClicked").detail) == []
+
+
+def test_an_awaited_shop_event_with_an_exact_parameter_is_offered_only_when_it_matches():
+    outlet = Activity.model_validate({"id": "outlet", "name": "Outlet", "elements": [
+        {"id": "t", "type": "wait_for_event", "event": "CategoryViewed", "next": "coupon",
+         "parameters": [{"name": "category", "match": {"rule": "exact", "value": "Outlet"}}]},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "P"}]})
+    catalog = Catalog([outlet])
+
+    assert catalog.entries_for(event("CategoryViewed", category="Shoes").detail) == []
+    [(found, _)] = catalog.entries_for(event("CategoryViewed", category="outlet").detail)
+    assert found.id == "outlet"
+    [decision] = play(outlet, event("CategoryViewed", category="outlet"))
+    assert actions(decision) == ["coupon"]

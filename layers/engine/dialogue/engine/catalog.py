@@ -1,27 +1,113 @@
-"""The active activities and segments, indexed so an event only meets the triggers it can fire."""
+"""The active activities and segments, indexed so an event only meets the triggers it can fire.
+
+Entry triggers are indexed by detail-type and, where the trigger names one, by a key the event
+carries: a promotion code, an order line's category, an exact search keyword, a custom event's
+name, a social participation kind, an exact parameter of an awaited shop event. An event's cost
+then follows the activities it may start, not the size of the catalog.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
 
-from dialogue.model.activity import Activity, EventTrigger, trigger_event
+from dialogue.model.activity import (
+    Activity,
+    EventTrigger,
+    PlacesOrderTrigger,
+    PromotionCheckoutTrigger,
+    SearchesTrigger,
+    SocialTrigger,
+    WaitForEventTrigger,
+    trigger_event,
+)
+from dialogue.model.events import (
+    CategoryViewed,
+    CustomEvent,
+    Detail,
+    OrderPlaced,
+    PageVisited,
+    ProductViewed,
+    SearchPerformed,
+    SocialParticipation,
+)
+from dialogue.model.matching import TextRule
 from dialogue.model.segment import Segment
+
+Entry = tuple[Activity, EventTrigger]
+ANY = ""  # the key of triggers every event of their type must meet
+
+
+def trigger_keys(trigger: EventTrigger) -> list[str]:
+    """The keys under which an event can fire `trigger` ([ANY] when it cannot be narrowed)."""
+    match trigger:
+        case PromotionCheckoutTrigger():
+            return [f"promotion:{trigger.promotion.casefold()}"]
+        case PlacesOrderTrigger() if trigger.categories:
+            return [f"category:{c.casefold()}" for c in trigger.categories]
+        case SearchesTrigger() if trigger.keyword.rule is TextRule.EXACT:
+            return [f"query:{trigger.keyword.value.casefold().strip()}"]
+        case SocialTrigger() if trigger.kind != "any":
+            return [f"kind:{trigger.kind}"]
+        case WaitForEventTrigger() if trigger.detail_type == "CustomEvent":
+            return [f"name:{trigger.event}"]
+        case WaitForEventTrigger():
+            exact = [p for p in trigger.parameters if p.match.rule is TextRule.EXACT]
+            if exact:
+                return [f"param:{exact[0].name}={exact[0].match.value.casefold().strip()}"]
+    return [ANY]
+
+
+def event_keys(detail: Detail) -> list[str]:
+    """The keys this event carries, ANY first."""
+    match detail:
+        case OrderPlaced():
+            return [ANY, *{f"promotion:{c.casefold()}" for c in detail.promotion_codes},
+                    *{f"category:{c.casefold()}" for ln in detail.lines for c in ln.categories}]
+        case SearchPerformed():
+            return [ANY, f"query:{detail.query.casefold().strip()}"]
+        case SocialParticipation():
+            return [ANY, f"kind:{detail.kind}"]
+        case CustomEvent():
+            return [ANY, f"name:{detail.name}"]
+        case CategoryViewed():
+            return [ANY, _param("category", detail.category)]
+        case ProductViewed():
+            return [ANY, _param("product_id", detail.product_id),
+                    _param("manufacturer", detail.manufacturer)]
+        case PageVisited():
+            return [ANY, _param("url", detail.url), _param("referrer", detail.referrer),
+                    *(_param(k, v) for k, v in detail.url_parameters.items())]
+    return [ANY]
+
+
+def _param(name: str, value: str | None) -> str:
+    return f"param:{name}={(value or '').casefold().strip()}"
 
 
 class Catalog:
     def __init__(self, activities: Iterable[Activity] = (), segments: Iterable[Segment] = ()):
         self.activities: dict[str, Activity] = {a.id: a for a in activities}
         self.segments: dict[str, Segment] = {s.id: s for s in segments}
-        self._entries: dict[str, list[tuple[Activity, EventTrigger]]] = defaultdict(list)
+        self._entries: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         for activity in self.activities.values():
             detail_type = trigger_event(activity.entry)
-            if detail_type is not None:
-                self._entries[detail_type].append((activity, activity.entry))  # type: ignore[arg-type]
+            if detail_type is None:
+                continue
+            trigger: EventTrigger = activity.entry  # type: ignore[assignment]
+            for key in trigger_keys(trigger):
+                self._entries[(detail_type, key)].append((activity, trigger))
 
-    def entries_for(self, detail_type: str) -> list[tuple[Activity, EventTrigger]]:
-        """Activities whose first element this kind of event can fire: O(matching), not O(all)."""
-        return self._entries.get(detail_type, [])
+    def entries_for(self, detail: Detail) -> list[Entry]:
+        """The activities whose first element this event may fire, each once, in catalog order."""
+        found: dict[str, Entry] = {}
+        for key in event_keys(detail):
+            for entry in self._entries.get((detail.DETAIL_TYPE, key), ()):
+                found.setdefault(entry[0].id, entry)
+        if len(found) > 1:
+            order = {activity_id: i for i, activity_id in enumerate(self.activities)}
+            return sorted(found.values(), key=lambda e: order[e[0].id])
+        return list(found.values())
 
     def get(self, activity_id: str) -> Activity | None:
         return self.activities.get(activity_id)

@@ -33,7 +33,7 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     detail = event.detail
     if detail.event_id in state.processed:
         return Decision(state=state, duplicate=True)
-    state = state.model_copy(deep=True)
+    state = _writable(state)
     state.processed.append(detail.event_id)
     del state.processed[:-MAX_PROCESSED]
     if isinstance(detail, OrderPlaced) and any(o.order_id == detail.order_id
@@ -45,20 +45,40 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     at = min(detail.occurred_at, now)
     effects: list[AnyEffect] = []
     effects += _resume_waiting(state, detail, occurrence, catalog, at, chance)
-    for activity, trigger in catalog.entries_for(detail.DETAIL_TYPE):
+    for activity, trigger in catalog.entries_for(detail):
         effects += _enter(state, activity, trigger, detail, occurrence, at, chance)
     return Decision(state=state, effects=effects)
 
 
+def _writable(state: CustomerState) -> CustomerState:
+    """A copy that shares only what a decision never changes in place (the caller's state stays
+    as it was); journeys are copied when one is written (`_own_journey`)."""
+    return state.model_copy(update={
+        "processed": list(state.processed), "behaviour": list(state.behaviour),
+        "orders": list(state.orders), "segments": dict(state.segments),
+        "segment_history": list(state.segment_history), "journeys": dict(state.journeys),
+    })
+
+
+def _own_journey(state: CustomerState, activity_id: str) -> Journey:
+    journey = state.journeys.get(activity_id)
+    journey = (journey.model_copy(update={"waiting": list(journey.waiting)})
+               if journey is not None else Journey())
+    state.journeys[activity_id] = journey
+    return journey
+
+
 def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger, detail: Detail,
            occurrence: Occurrence | None, at: datetime, chance: Chance) -> list[AnyEffect]:
+    current = state.journeys.get(activity.id)
+    if current is not None and current.entries and not activity.repeatable:
+        return []  # non-repeatable: a customer enters once, ever
     if not activity.is_live(at):
         return []
-    journey = state.journeys.get(activity.id) or Journey()
-    if journey.entries and not activity.repeatable:
-        return []  # non-repeatable: a customer enters once, ever
-    if not fires(trigger, detail, occurrence, state, activity, at, journey.last_entered_at):
+    since = current.last_entered_at if current is not None else None
+    if not fires(trigger, detail, occurrence, state, activity, at, since):
         return []
+    journey = _own_journey(state, activity.id)
     journey.entries += 1
     journey.last_entered_at = at
     state.journeys[activity.id] = journey
@@ -72,7 +92,9 @@ def _resume_waiting(state: CustomerState, detail: Detail, occurrence: Occurrence
                     catalog: Catalog, at: datetime, chance: Chance) -> list[AnyEffect]:
     """Customers parked at a later trigger that this event fires go on from there."""
     effects: list[AnyEffect] = []
-    for activity_id, journey in state.journeys.items():
+    for activity_id, journey in list(state.journeys.items()):
+        if not journey.waiting:
+            continue
         activity = catalog.get(activity_id)
         if activity is None or not activity.is_live(at):
             continue
@@ -83,6 +105,7 @@ def _resume_waiting(state: CustomerState, detail: Detail, occurrence: Occurrence
             if not fires(element, detail, occurrence, state, activity, at,  # type: ignore[arg-type]
                          instance.since):
                 continue
+            journey = _own_journey(state, activity_id)
             journey.waiting.remove(instance)
             run = Run(activity, state, journey, instance.entry, at, detail.event_id, chance)
             run.walk(element.next)  # reaching `element` was counted when the customer parked

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from dialogue.model.activity import (
     AbandonsCartTrigger,
@@ -76,7 +76,7 @@ class Run:
     chance: Chance = stable_chance
     effects: list[AnyEffect] = field(default_factory=list)
 
-    def _base(self, element: Element) -> dict[str, object]:
+    def _base(self, element: Element) -> dict[str, Any]:
         return {"activity_id": self.activity.id, "element_id": element.id,
                 "subject": self.state.subject, "entry": self.entry, "at": self.now}
 
@@ -92,7 +92,7 @@ class Run:
             stack.extend(reversed(self._step(element)))
 
     def reached(self, element: Element) -> None:
-        self.effects.append(ElementReached(**self._base(element)))  # type: ignore[arg-type]
+        self.effects.append(ElementReached.model_construct(**self._base(element)))  # type: ignore[arg-type]
 
     def _step(self, el: Element) -> list[str | None]:
         """Carry out one element; return the ids to go on with (in order)."""
@@ -104,28 +104,29 @@ class Run:
             case Branch():
                 return self._branch(el)
             case SendMessage():
-                self.effects.append(MessageQueued(
+                self.effects.append(MessageQueued.model_construct(
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
                     send_immediately=el.send_immediately, event_id=self.event_id))
             case IssueCoupon():
-                self.effects.append(CouponIssued(**base, promotion=el.promotion))
+                self.effects.append(CouponIssued.model_construct(**base, promotion=el.promotion))
             case AddToSegment():
                 if not self.state.in_segment(el.segment, self.now):  # already in: no change
                     until = self.now + timedelta(days=el.for_days) if el.for_days else None
-                    self.state.segments[el.segment] = Membership(since=self.now, until=until,
-                                                                 by=self.activity.id)
+                    self.state.segments[el.segment] = Membership.model_construct(
+                        since=self.now, until=until, by=self.activity.id)
                     self._history(el.segment, "added")
-                    self.effects.append(SegmentAdded(**base, segment=el.segment, until=until))
+                    self.effects.append(SegmentAdded.model_construct(
+                        **base, segment=el.segment, until=until))
             case RemoveFromSegment():
                 was_member = self.state.in_segment(el.segment, self.now)
                 self.state.segments.pop(el.segment, None)  # an expired membership goes quietly
                 if was_member:
                     self._history(el.segment, "removed")
-                    self.effects.append(SegmentRemoved(**base, segment=el.segment))
+                    self.effects.append(SegmentRemoved.model_construct(**base, segment=el.segment))
             case Wait():
                 due = after(self.now, el.amount, el.unit)
                 self._park(el, due)
-                self.effects.append(WaitStarted(**base, due_at=due))
+                self.effects.append(WaitStarted.model_construct(**base, due_at=due))
                 return []
             case (RegistersTrigger() | PlacesOrderTrigger() | SearchesTrigger() | SocialTrigger()
                   | PromotionCheckoutTrigger() | WaitForEventTrigger() | AbandonsCartTrigger()
@@ -158,13 +159,13 @@ class Run:
 
     def _history(self, segment: str, change: Literal["added", "removed"]) -> None:
         history = self.state.segment_history
-        history.append(SegmentChange(segment=segment, change=change, at=self.now,
+        history.append(SegmentChange.model_construct(segment=segment, change=change, at=self.now,
                                      by=self.activity.id))
         del history[:-MAX_SEGMENT_HISTORY]
 
     def _park(self, el: Element, due: datetime | None) -> None:
-        self.journey.waiting.append(Instance(entry=self.entry, element=el.id, since=self.now,
-                                             due_at=due))
+        self.journey.waiting.append(Instance.model_construct(
+            entry=self.entry, element=el.id, since=self.now, due_at=due))
 
 
 def after(start: datetime, amount: int, unit: str) -> datetime:

@@ -44,12 +44,13 @@ def record(state: CustomerState, detail: Detail) -> Occurrence | None:
             _record_order(state, detail)
         case CartUpdated():
             lines = [
-                LineRecord(product_id=ln.product_id, categories=ln.categories,
+                LineRecord.model_construct(product_id=ln.product_id, categories=ln.categories,
                            quantity=ln.quantity, value=ln.unit_price * ln.quantity)
                 for ln in detail.lines
             ]
-            state.cart = CartState(cart_id=detail.cart_id, updated_at=detail.occurred_at,
-                                   lines=lines) if lines else None
+            state.cart = CartState.model_construct(
+                cart_id=detail.cart_id, updated_at=detail.occurred_at, lines=lines,
+            ) if lines else None
     if detail.BEHAVIOUR and not state.consent.tracking:
         return None
     occurrence = _occurrence(detail)
@@ -63,18 +64,19 @@ def _merge_profile(state: CustomerState, detail: CustomerRegistered | CustomerUp
     given = detail.profile.model_dump(exclude_unset=True)
     attributes = {**state.profile.attributes, **given.pop("attributes", {})}
     state.profile = state.profile.model_copy(update={**given, "attributes": attributes})
-    for channel, value in detail.consent.model_dump(exclude_none=True).items():
-        setattr(state.consent, channel, value)
+    given_consent = detail.consent.model_dump(exclude_none=True)
+    if given_consent:
+        state.consent = state.consent.model_copy(update=given_consent)
 
 
 def _record_order(state: CustomerState, order: OrderPlaced) -> None:
     lines = [
-        LineRecord(product_id=ln.product_id, categories=ln.categories,
+        LineRecord.model_construct(product_id=ln.product_id, categories=ln.categories,
                    manufacturer=ln.manufacturer, quantity=ln.quantity,
                    value=ln.unit_price * ln.quantity - ln.discount, discounted=ln.discount > 0)
         for ln in order.lines
     ]
-    state.orders.append(OrderRecord(
+    state.orders.append(OrderRecord.model_construct(
         order_id=order.order_id, event_id=order.event_id, at=order.occurred_at,
         total=order.total, lines=lines, promotion_codes=order.promotion_codes,
     ))
@@ -101,16 +103,16 @@ def _occurrence(detail: Detail) -> Occurrence | None:
         case SocialParticipation():
             fields = {"kind": detail.kind, "product_id": detail.product_id or ""}
         case CustomEvent():
-            return Occurrence(event_id=detail.event_id, at=detail.occurred_at, kind=detail.name,
-                              fields=detail.parameters)
+            return Occurrence.model_construct(event_id=detail.event_id, at=detail.occurred_at,
+                                              kind=detail.name, fields=detail.parameters)
         case OrderPlaced():
             fields = {"order_id": detail.order_id, "total": str(detail.total)}
         case CartUpdated():
             fields = {"cart_id": detail.cart_id}
         case _:
             fields = {}  # logins, logouts, profile changes: awaited, never kept in history
-    return Occurrence(event_id=detail.event_id, at=detail.occurred_at, kind=detail.DETAIL_TYPE,
-                      fields=fields, tags=tags)
+    return Occurrence.model_construct(event_id=detail.event_id, at=detail.occurred_at,
+                                      kind=detail.DETAIL_TYPE, fields=fields, tags=tags)
 
 
 def line_matches(line: LineRecord, categories: list[str], products: list[str]) -> bool:

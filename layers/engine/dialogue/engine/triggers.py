@@ -19,11 +19,9 @@ from dialogue.model.activity import (
     SocialTrigger,
     WaitForEventTrigger,
 )
-from dialogue.model.customer import CustomerState, LineRecord, Occurrence
-from dialogue.model.events import Detail, OrderLine, OrderPlaced
+from dialogue.model.customer import CustomerState, Occurrence
+from dialogue.model.events import Detail, OrderPlaced
 from dialogue.model.matching import TimeFrame
-
-from .record import line_matches
 
 
 def fires(
@@ -37,9 +35,9 @@ def fires(
             assert isinstance(detail, OrderPlaced)
             if trigger.min_total is not None and detail.total < trigger.min_total:
                 return False
-            return not trigger.categories or any(
-                line_matches(_line(ln), trigger.categories, []) for ln in detail.lines
-            )
+            wanted = {c.casefold() for c in trigger.categories}
+            return not wanted or any(c.casefold() in wanted
+                                     for ln in detail.lines for c in ln.categories)
         case PromotionCheckoutTrigger():
             assert isinstance(detail, OrderPlaced)
             code = trigger.promotion.casefold()
@@ -87,8 +85,3 @@ def _counts(frame: TimeFrame, at: datetime, now: datetime, activity: Activity,
             since: datetime | None) -> bool:
     return (since is None or at > since) and frame.contains(at, now, activity.zone,
                                                             activity.start_date)
-
-
-def _line(line: OrderLine) -> LineRecord:
-    return LineRecord(product_id=line.product_id, categories=line.categories,
-                      quantity=line.quantity, value=line.unit_price * line.quantity)

@@ -7,7 +7,7 @@ problem is reported with its JSON path rather than the first one only.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
@@ -268,15 +268,20 @@ class Activity(Strict):
     def local_day(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
 
+    @cached_property
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """[start of the start date, start of the day after the end date) in `time_zone`."""
+        start = day_start(self.start_date, self.zone) if self.start_date else None
+        end = day_start(self.end_date + timedelta(days=1), self.zone) if self.end_date else None
+        return start, end
+
     def is_live(self, now: datetime) -> bool:
         """Active, and `now` falls between the start date and the end of the end date."""
         if self.state != "active":
             return False
-        day = self.local_day(now)
-        if self.start_date and day < self.start_date:
-            return False
-        return not (self.end_date and day > self.end_date)
+        start, end = self.window
+        return (start is None or now >= start) and (end is None or now < end)
 
 
-def day_start(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time(0), ZoneInfo(zone))
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone)

@@ -6,6 +6,7 @@ import datetime as dt
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -33,12 +34,16 @@ class TextMatch(Strict):
             raise ValueError(f"rule {self.rule.value!r} needs a non-empty value")
         return self
 
+    @cached_property
+    def _folded(self) -> str:
+        return self.value.casefold().strip()
+
     def matches(self, text: str | None) -> bool:
         if self.rule is TextRule.ANY:
             return text is not None
         if text is None:
             return False
-        t, v = text.casefold().strip(), self.value.casefold().strip()
+        t, v = text.casefold().strip(), self._folded
         match self.rule:
             case TextRule.EXACT:
                 return t == v

@@ -1,0 +1,143 @@
+"""`make bench`: the engine's cost figures, measured in one run, each against its goal.
+
+1. AWS calls per on_event event, on the embedded AWS (moto server), with 20 active activities.
+2. Engine CPU per event (`decide`) as a multiple of parsing the event (`parse_event`), at 10
+   and at 100 active activities, and how flat that is.
+3. The on_event handler's import time as a multiple of `import boto3` plus one client.
+
+It reports and never asserts: a missed goal is printed as missed, with where the time goes.
+See docs/performance.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import aws_calls  # bench/ is on sys.path: it is the script's folder
+import engine_cpu
+import imports
+
+GOAL_CALLS = 2.0  # AWS calls per event, on average
+GOAL_ENGINE = 3.0  # decide / parse_event
+GOAL_FLAT = 1.25  # (decide/parse at 100 activities) / (at 10): ten times the activities
+GOAL_IMPORT = 1.3  # handler import / (import boto3 + one client)
+OPERATIONS = ("GetItem", "PutItem", "TransactWriteItems", "ListObjectsV2", "GetObject",
+              "SendMessage")
+S3_OPERATIONS = ("ListObjectsV2", "GetObject", "HeadObject")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def section_calls(n_events: int, cache_seconds: float | None, results: dict[str, bool]) -> None:
+    r = aws_calls.measure(n_events=n_events, cache_seconds=cache_seconds)
+    print(f"1. AWS calls per event: on_event on the embedded AWS (moto server), "
+          f"{r.activities} active activities")
+    print(f"   {r.events} events after 1 warm-up event, in {r.seconds:.0f} s; "
+          f"{r.with_action / r.events:.1%} fired an action, "
+          f"{r.steady['TransactWriteItems'] / r.events:.1%} reached an activity")
+    ok = r.per_event <= GOAL_CALLS
+    results["AWS calls per event"] = ok
+    print(f"   AWS calls per event: {r.per_event:.2f}   goal <= {GOAL_CALLS:g} on average: "
+          f"{verdict(ok)}")
+    print("   by operation: " + ", ".join(f"{op} {r.steady[op]}" for op in OPERATIONS)
+          + _others(r.steady))
+    s3 = sum(r.steady[op] for op in S3_OPERATIONS)
+    ok = s3 == 0
+    results["no S3 call once cached"] = ok
+    print(f"   S3 calls while the activities are cached: {s3}   goal 0: {verdict(ok)}")
+    refresh = (f"{r.refreshes}: " + ", ".join(f"{op} {n}" for op, n in sorted(
+        r.refresh_ops.items())) + f" (+{r.per_event_with_refreshes - r.per_event:.4f} per event at "
+        f"this run's {r.events / r.seconds:.0f} events/s)") if r.refreshes else "none"
+    print(f"   catalog refreshes after the {r.catalog_ttl:g} s cache time, in {r.seconds:.0f} s: "
+          f"{refresh}")
+    print(f"   warm-up event (cold container, catalog load counted): {sum(r.warmup.values())} "
+          f"calls: " + ", ".join(f"{op} {n}" for op, n in sorted(r.warmup.items())))
+    print(f"   reads per event {r.steady['GetItem'] / r.events:.2f}, writes per event "
+          f"{(r.steady['PutItem'] + r.steady['TransactWriteItems']) / r.events:.2f}; "
+          f"events left in the queue: {r.queue_left}")
+
+
+def _others(calls: Counter[str]) -> str:
+    rest = {op: n for op, n in calls.items() if op not in OPERATIONS}
+    return "".join(f", {op} {n}" for op, n in sorted(rest.items()))
+
+
+def section_engine(results: dict[str, bool], profile: bool) -> None:
+    print("2. Engine CPU per event: decide() / parse_event(), process CPU time, best of 5")
+    bench = engine_cpu.Bench()
+    figures = {n: bench.measure(n) for n in engine_cpu.SIZES}
+    for n, f in figures.items():
+        ok = f.ratio <= GOAL_ENGINE
+        results[f"engine/parse at {n} activities"] = ok
+        print(f"   engine/parse at {n} activities: {f.ratio:.1f}x   (decide {f.decide_us:.0f} us, "
+              f"parse {f.parse_us:.1f} us per event; {f.acted:.0%} of the mix act)   "
+              f"goal <= {GOAL_ENGINE:g}x: {verdict(ok)}")
+    small, large = (figures[n] for n in engine_cpu.SIZES)
+    flat = large.ratio / small.ratio
+    ok = flat <= GOAL_FLAT
+    results["flat in activities"] = ok
+    print(f"   flatness (100 activities / 10): {flat:.2f}x   goal <= {GOAL_FLAT:g}x: {verdict(ok)}")
+    if not (profile or any(f.ratio > GOAL_ENGINE for f in figures.values()) or not ok):
+        return
+    b = bench.breakdown()
+    print(f"   around decide, in the store per event: load state {b.load_us:.0f} us "
+          f"(model_validate_json), dump {b.dump_us:.0f} us (model_dump_json)")
+    print(f"   cProfile, decide, {large.activities} activities, engine functions by cumulative "
+          "time:")
+    print(_indent(bench.profile(large.activities, top=14), "     "))
+
+
+def section_imports(results: dict[str, bool], profile: bool) -> None:
+    print("3. Handler import time: fresh interpreter per sample, median of 7, "
+          "time around the import")
+    f = imports.measure()
+    ok = f.ratio <= GOAL_IMPORT
+    results["handler import / (boto3 + client)"] = ok
+    print(f"   handler import / (boto3 + client): {f.ratio:.2f}x   (handler {f.handler_ms:.0f} ms,"
+          f" import boto3 + dynamodb client {f.boto3_ms:.0f} ms)   goal <= {GOAL_IMPORT:g}x: "
+          f"{verdict(ok)}")
+    if profile or not ok:
+        print("   costliest imports under on_event_handler (-X importtime, cumulative ms):")
+        for name, own, total in imports.top_imports():
+            print(f"     {total:7.1f}  {name} (own {own:.1f})")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + ln for ln in text.splitlines())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000, help="events for the AWS-call count")
+    parser.add_argument("--catalog-cache-seconds", type=float, default=None,
+                        help="override on_event's CATALOG_CACHE_SECONDS (default: the template's)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the profiles even when the goals are met")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    print(f"dialogue bench: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python "
+          f"{platform.python_version()}, {os.cpu_count()} cores, {platform.machine()} "
+          f"{platform.system()}\n")
+    results: dict[str, bool] = {}
+    section_calls(args.events, args.catalog_cache_seconds, results)
+    print()
+    section_engine(results, args.profile)
+    print()
+    section_imports(results, args.profile)
+    met = sum(results.values())
+    print(f"\ngoals met: {met} of {len(results)}"
+          + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))
+    print(f"({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
