@@ -7,7 +7,6 @@ record is reported back (partial batch response) and only its customer's later e
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-
 from dialogue import bootstrap
 from dialogue.observability import logger, metrics
 
