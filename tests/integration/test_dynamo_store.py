@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -72,7 +72,8 @@ def test_effects_are_written_with_the_state_in_one_transaction(db: Any) -> None:
     store.commit(state, [
         ElementReached(**BASE, element_id="t"), ElementReached(**BASE, element_id="m"),
         MessageQueued(**BASE, element_id="m", channel="email", template="welcome", event_id="e"),
-        CouponIssued(**BASE, element_id="c", promotion="TEN"),
+        CouponIssued(**BASE, element_id="c", promotion="TEN", code="K7XQ2M9PLR4T",
+                     expires_at=AT + timedelta(days=30)),
         SegmentAdded(**BASE, element_id="s", segment="golfers"),
     ])
 
@@ -80,7 +81,7 @@ def test_effects_are_written_with_the_state_in_one_transaction(db: Any) -> None:
     job = next(v for k, v in stored.items() if k.startswith("JOB#act/m/customer:frank/1"))
     assert job["kind"]["S"] == "job" and '"template":"welcome"' in job["payload"]["S"]
     coupon = next(v for k, v in stored.items() if k.startswith("COUPON#"))
-    assert coupon["promotion"]["S"] == "TEN" and len(coupon["code"]["S"]) == 12
+    assert coupon["promotion"]["S"] == "TEN" and coupon["code"]["S"] == "K7XQ2M9PLR4T"
     member = next(v for k, v in stored.items() if k.startswith("SEGMENT#golfers#"))
     assert member["sk"]["S"] == "customer:frank"
     counters = next(v for k, v in stored.items() if k.startswith("ACTIVITY#act|COUNTERS#"))

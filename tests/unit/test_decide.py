@@ -1085,3 +1085,32 @@ def test_an_awaited_shop_event_with_an_exact_parameter_is_offered_only_when_it_m
     assert found.id == "outlet"
     [decision] = play(outlet, event("CategoryViewed", category="outlet"))
     assert actions(decision) == ["coupon"]
+
+
+# --- coupons and the message's context -----------------------------------------------------
+def test_a_coupon_code_issued_earlier_in_the_run_reaches_the_message_context():
+    act = Activity.model_validate({"id": "thanks", "name": "Thanks", "elements": [
+        {"id": "ordered", "type": "places_order", "next": "coupon"},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "TEN", "valid_days": 7,
+         "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "thanks"}]})
+    ev = order("o-7", "42")
+    decision = decide(customer(), ev, Catalog([act]), ev.detail.occurred_at,
+                      codes=lambda: "K7XQ2M9PLR4T")
+
+    [coupon] = [e for e in decision.effects if isinstance(e, CouponIssued)]
+    [mail] = [e for e in decision.effects if e.type == "message"]
+    assert coupon.code == "K7XQ2M9PLR4T"
+    assert coupon.expires_at == ev.detail.occurred_at + timedelta(days=7)
+    assert mail.context["coupon"] == {"code": "K7XQ2M9PLR4T", "promotion": "TEN",
+                                      "expires_at": coupon.expires_at.isoformat()}
+    assert mail.context["event"]["order_id"] == "o-7"
+    assert mail.context["activity"] == {"id": "thanks", "name": "Thanks"}
+
+
+def test_default_coupon_codes_are_unguessable_and_distinct():
+    from dialogue.engine.flow import COUPON_ALPHABET, new_coupon_code
+
+    codes = {new_coupon_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(len(c) == 12 and set(c) <= set(COUPON_ALPHABET) for c in codes)

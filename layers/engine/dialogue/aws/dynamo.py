@@ -9,7 +9,6 @@ Message jobs are outbox rows: the table's stream relays them to the messages que
 from __future__ import annotations
 
 import json
-import secrets
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +30,6 @@ from dialogue.ports import Conflict
 
 MAX_TRANSACTION_ITEMS = 100
 JOB_RETENTION = timedelta(days=30)
-COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 
 
 class DynamoCustomerStore:
@@ -99,10 +97,11 @@ class DynamoCustomerStore:
                         "expires_at": {"N": _epoch(effect.at + JOB_RETENTION)}})
                 case CouponIssued():
                     writes[f"coupon/{effect.key}"] = self._new(keys.coupon_key(effect.key), {
-                        "kind": {"S": "coupon"}, "code": {"S": new_coupon_code()},
+                        "kind": {"S": "coupon"}, "code": {"S": effect.code},
                         "promotion": {"S": effect.promotion}, "subject": {"S": subject},
                         "activity_id": {"S": effect.activity_id},
-                        "issued_at": {"S": effect.at.isoformat()}})
+                        "issued_at": {"S": effect.at.isoformat()},
+                        "expires_at_iso": {"S": effect.expires_at.isoformat()}})
                 case SegmentAdded():
                     item = {**keys.segment_member_key(effect.segment, subject, self._shards),
                             "kind": {"S": "member"}, "segment": {"S": effect.segment},
@@ -130,11 +129,6 @@ class DynamoCustomerStore:
     def _new(self, key: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "Item": {**key, **attrs},
                         "ConditionExpression": "attribute_not_exists(pk)"}}
-
-
-def new_coupon_code(length: int = 12) -> str:
-    """Unguessable: 12 characters of a 32-letter alphabet is 60 bits from the OS's CSPRNG."""
-    return "".join(secrets.choice(COUPON_ALPHABET) for _ in range(length))
 
 
 def _epoch(at: datetime) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from dialogue.model.activity import Activity, EventTrigger, trigger_event
 from dialogue.model.customer import MAX_PROCESSED, CustomerState, Journey, Occurrence
@@ -15,7 +16,7 @@ from dialogue.model.effects import AnyEffect
 from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 
 from .catalog import Catalog
-from .flow import Chance, Run, stable_chance
+from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
 from .record import record
 from .triggers import fires
 
@@ -28,8 +29,11 @@ class Decision:
 
 
 def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: datetime,
-           chance: Chance = stable_chance) -> Decision:
-    """Apply one shop event. An event id already applied to this customer changes nothing."""
+           chance: Chance = stable_chance, codes: Codes = new_coupon_code) -> Decision:
+    """Apply one shop event. An event id already applied to this customer changes nothing.
+
+    `chance` picks random paths, `codes` draws coupon codes: both come from the caller.
+    """
     detail = event.detail
     if detail.event_id in state.processed:
         return Decision(state=state, duplicate=True)
@@ -44,9 +48,10 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     # counts even if processed after midnight), never in the future.
     at = min(detail.occurred_at, now)
     effects: list[AnyEffect] = []
-    effects += _resume_waiting(state, detail, occurrence, catalog, at, chance)
+    ctx = _Context(detail, occurrence, at, chance, codes)
+    effects += _resume_waiting(state, catalog, ctx)
     for activity, trigger in catalog.entries_for(detail):
-        effects += _enter(state, activity, trigger, detail, occurrence, at, chance)
+        effects += _enter(state, activity, trigger, ctx)
     return Decision(state=state, effects=effects)
 
 
@@ -68,8 +73,28 @@ def _own_journey(state: CustomerState, activity_id: str) -> Journey:
     return journey
 
 
-def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger, detail: Detail,
-           occurrence: Occurrence | None, at: datetime, chance: Chance) -> list[AnyEffect]:
+@dataclass
+class _Context:
+    """What every run of this decision shares."""
+
+    detail: Detail
+    occurrence: Occurrence | None
+    at: datetime
+    chance: Chance
+    codes: Codes
+    _event: dict[str, Any] | None = None
+
+    def run(self, activity: Activity, state: CustomerState, journey: Journey,
+            entry: int) -> Run:
+        if self._event is None:  # serialised once, and only when an activity is walked
+            self._event = self.detail.model_dump(mode="json")
+        return Run(activity, state, journey, entry, self.at, self.detail.event_id, self.chance,
+                   self.codes, self._event)
+
+
+def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
+           ctx: _Context) -> list[AnyEffect]:
+    detail, occurrence, at = ctx.detail, ctx.occurrence, ctx.at
     current = state.journeys.get(activity.id)
     if current is not None and current.entries and not activity.repeatable:
         return []  # non-repeatable: a customer enters once, ever
@@ -82,15 +107,15 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger, deta
     journey.entries += 1
     journey.last_entered_at = at
     state.journeys[activity.id] = journey
-    run = Run(activity, state, journey, journey.entries, at, detail.event_id, chance)
+    run = ctx.run(activity, state, journey, journey.entries)
     run.reached(trigger)
     run.walk(trigger.next)
     return run.effects
 
 
-def _resume_waiting(state: CustomerState, detail: Detail, occurrence: Occurrence | None,
-                    catalog: Catalog, at: datetime, chance: Chance) -> list[AnyEffect]:
+def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> list[AnyEffect]:
     """Customers parked at a later trigger that this event fires go on from there."""
+    detail, occurrence, at = ctx.detail, ctx.occurrence, ctx.at
     effects: list[AnyEffect] = []
     for activity_id, journey in list(state.journeys.items()):
         if not journey.waiting:
@@ -107,7 +132,7 @@ def _resume_waiting(state: CustomerState, detail: Detail, occurrence: Occurrence
                 continue
             journey = _own_journey(state, activity_id)
             journey.waiting.remove(instance)
-            run = Run(activity, state, journey, instance.entry, at, detail.event_id, chance)
+            run = ctx.run(activity, state, journey, instance.entry)
             run.walk(element.next)  # reaching `element` was counted when the customer parked
             effects += run.effects
     return effects

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,6 +57,13 @@ from dialogue.model.effects import (
 from .targets import holds
 
 Chance = Callable[[str], float]
+Codes = Callable[[], str]
+COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+def new_coupon_code() -> str:
+    """Unguessable: 12 characters of a 32-letter alphabet, 60 bits from the OS's CSPRNG."""
+    return "".join(secrets.choice(COUPON_ALPHABET) for _ in range(12))
 
 
 def stable_chance(key: str) -> float:
@@ -74,7 +82,10 @@ class Run:
     now: datetime
     event_id: str
     chance: Chance = stable_chance
+    codes: Codes = new_coupon_code
+    event: dict[str, Any] = field(default_factory=dict)  # the detail, JSON-ready, for templates
     effects: list[AnyEffect] = field(default_factory=list)
+    coupons: dict[str, dict[str, str]] = field(default_factory=dict)  # this run's, by promotion
 
     def _base(self, element: Element) -> dict[str, Any]:
         return {"activity_id": self.activity.id, "element_id": element.id,
@@ -104,11 +115,22 @@ class Run:
             case Branch():
                 return self._branch(el)
             case SendMessage():
+                context: dict[str, Any] = {"event": self.event, "coupons": dict(self.coupons),
+                                           "activity": {"id": self.activity.id,
+                                                        "name": self.activity.name}}
+                if self.coupons:
+                    context["coupon"] = list(self.coupons.values())[-1]
                 self.effects.append(MessageQueued.model_construct(
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
-                    send_immediately=el.send_immediately, event_id=self.event_id))
+                    send_immediately=el.send_immediately, event_id=self.event_id,
+                    context=context))
             case IssueCoupon():
-                self.effects.append(CouponIssued.model_construct(**base, promotion=el.promotion))
+                code, expires = self.codes(), self.now + timedelta(days=el.valid_days)
+                self.coupons.pop(el.promotion, None)  # the latest is last
+                self.coupons[el.promotion] = {"code": code, "promotion": el.promotion,
+                                              "expires_at": expires.isoformat()}
+                self.effects.append(CouponIssued.model_construct(
+                    **base, promotion=el.promotion, code=code, expires_at=expires))
             case AddToSegment():
                 if not self.state.in_segment(el.segment, self.now):  # already in: no change
                     until = self.now + timedelta(days=el.for_days) if el.for_days else None

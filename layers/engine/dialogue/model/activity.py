@@ -180,6 +180,7 @@ class SendMessage(Node):
 class IssueCoupon(Node):
     type: Literal["issue_coupon"]
     promotion: str = Field(min_length=1)
+    valid_days: int = Field(default=30, ge=1, le=3650)
 
 
 class AddToSegment(Node):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -29,12 +29,16 @@ class MessageQueued(Effect):
     template: str
     reply_to: str | None = None
     send_immediately: bool = False
-    event_id: str  # the event that led here: its detail is available to the template
+    event_id: str  # the event that led here
+    # What the template may use besides the customer: the event's detail, this run's coupons.
+    context: dict[str, Any] = {}
 
 
 class CouponIssued(Effect):
     type: Literal["coupon"] = "coupon"
     promotion: str
+    code: str  # unguessable, drawn by the caller's code source (see engine.flow.Run)
+    expires_at: datetime
 
 
 class SegmentAdded(Effect):
