@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/dialogue validate examples/activities/*.json --segments examples/segments
+	$(BIN)/dialogue validate examples/activities/*.json --segments examples/segments --templates examples/templates
 	$(BIN)/mypy layers/engine/dialogue
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/pytest

@@ -36,7 +36,7 @@ def test_an_event_delivered_twice_sends_one_message_and_one_coupon(shop: Shop, t
     shop.publish("OrderPlaced", "frank", event_id=first["event_id"], **ORDER)  # redelivery
     shop.deliver()
 
-    assert [m["template"] for m in readback.queued_messages(shop.aws)] == ["thanks"]
+    assert [m["template"] for m in readback.message_jobs(shop.aws)] == ["thanks"]
     assert [c["promotion"] for c in readback.coupons(shop.aws)] == ["THANKS-5"]
     state = readback.customers(shop.aws)["customer:frank"]
     assert state.order_count == 1
@@ -52,7 +52,7 @@ def test_a_record_redelivered_by_sqs_after_success_has_no_second_effect(shop: Sh
     outcome = bootstrap.event_service().handle(json.dumps(envelope))
 
     assert outcome == "duplicate"
-    assert len(readback.queued_messages(shop.aws)) == 1
+    assert len(readback.message_jobs(shop.aws)) == 1
     assert len(readback.coupons(shop.aws)) == 1
 
 
@@ -116,7 +116,7 @@ def test_two_concurrent_events_for_one_customer_are_both_applied(shop: Shop, tmp
     assert state.journeys["coupon-per-order"].entries == 2
     assert len(readback.coupons(shop.aws)) == 2
     shop.deliver()
-    assert len(readback.queued_messages(shop.aws)) == 2
+    assert len(readback.message_jobs(shop.aws)) == 2
 
 
 def test_a_malformed_event_is_dead_lettered_with_its_reason_and_the_batch_goes_on(
@@ -132,7 +132,7 @@ def test_a_malformed_event_is_dead_lettered_with_its_reason_and_the_batch_goes_o
     body, reason = rejected[0]
     assert body["detail"]["customer_id"] == "amelie"
     assert "$.detail.lines[0].unit_price: Field required" in reason
-    assert [m["subject"] for m in readback.queued_messages(shop.aws)] == ["customer:frank"]
+    assert [m["subject"] for m in readback.message_jobs(shop.aws)] == ["customer:frank"]
     assert "customer:amelie" not in readback.customers(shop.aws)
 
 

@@ -28,7 +28,7 @@ def segments_of(shop: Shop, customer: str) -> set[str]:
 
 def messages_by(shop: Shop) -> list[tuple[str, str, str]]:
     return sorted((m["subject"], m["activity_id"], m["template"])
-                  for m in readback.queued_messages(shop.aws))
+                  for m in readback.message_jobs(shop.aws))
 
 
 def test_1_buyers_of_golf_ski_and_tennis_items_join_the_sport_segments(shop: Shop):
@@ -84,7 +84,7 @@ def test_6_registration_sends_the_thank_you_email(shop: Shop):
                  consent={"email": True})
     shop.deliver()
 
-    jobs = readback.queued_messages(shop.aws)
+    jobs = readback.message_jobs(shop.aws)
     assert [(j["subject"], j["channel"], j["template"]) for j in jobs] == [
         ("customer:lea", "email", "welcome")]
     # 18:00 UTC is 19:00 in Paris: inside the daytime window, so it goes out at once.

@@ -301,7 +301,8 @@ def test_validate_exits_0_when_every_file_is_clean(project: Path, capsys):
     out, err = capsys.readouterr()
     assert code == 0
     assert out == ""
-    assert "1 activities and 2 segments checked: 1 activities valid, 0 files with problems" in err
+    assert ("1 activities, 2 segments and 0 templates checked: 1 activities valid, "
+            "0 files with problems") in err
 
 
 def test_validate_reports_bad_json_with_file_line_and_column(project: Path, capsys):
@@ -361,7 +362,8 @@ def test_validate_reports_duplicate_activity_ids_across_files(project: Path, cap
     out, err = capsys.readouterr()
     assert code == 1
     assert out.splitlines() == [f"{second} : $.id : id 'act' is also used by {first}"]
-    assert "2 activities and 2 segments checked: 1 activities valid, 1 files with problems" in err
+    assert ("2 activities, 2 segments and 0 templates checked: 1 activities valid, "
+            "1 files with problems") in err
 
 
 def test_validate_checks_the_valid_files_beside_a_broken_one(project: Path, capsys):
@@ -375,7 +377,8 @@ def test_validate_checks_the_valid_files_beside_a_broken_one(project: Path, caps
     assert code == 1
     assert out.splitlines() == [f"{broken} : line 1 column 2 : invalid JSON: Expecting property "
                                 "name enclosed in double quotes"]
-    assert "3 activities and 2 segments checked: 2 activities valid, 1 files with problems" in err
+    assert ("3 activities, 2 segments and 0 templates checked: 2 activities valid, "
+            "1 files with problems") in err
 
 
 def test_validate_reports_a_missing_file(project: Path, capsys):

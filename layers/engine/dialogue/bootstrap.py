@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dialogue.ports import Clock
 from dialogue.services import EventService
-from dialogue.settings import Settings
+from dialogue.settings import SendSettings, Settings
+
+if TYPE_CHECKING:
+    from dialogue.delivery.service import DeliveryService
 
 
 class SystemClock:
@@ -18,6 +22,7 @@ class SystemClock:
 
 _clock: Clock = SystemClock()
 _event_service: EventService | None = None
+_delivery_service: DeliveryService | None = None
 
 
 def use_clock(clock: Clock) -> None:
@@ -28,8 +33,8 @@ def use_clock(clock: Clock) -> None:
 
 def reset() -> None:
     """Forget built services (the local runtime calls it when it creates a new stack)."""
-    global _event_service
-    _event_service = None
+    global _event_service, _delivery_service
+    _event_service = _delivery_service = None
 
 
 def event_service() -> EventService:
@@ -66,6 +71,60 @@ def _build_event_service(settings: Settings) -> EventService:
                                    settings.events_dead_letter_queue_url),
         count=count,
         log=logger.warning,
+    )
+
+
+def delivery_service() -> DeliveryService:
+    global _delivery_service
+    if _delivery_service is None:
+        _delivery_service = _build_delivery_service(SendSettings.from_env(os.environ))
+    return _delivery_service
+
+
+def _build_delivery_service(settings: SendSettings) -> DeliveryService:
+    from datetime import time as clock_time
+
+    import boto3
+    from botocore.config import Config
+
+    from dialogue.aws.jobs import DynamoJobs, DynamoRecipients
+    from dialogue.aws.providers import RateLimiter, SesMailer, SnsTexter
+    from dialogue.aws.s3_catalog import S3CatalogSource
+    from dialogue.aws.sqs import SqsRejectedEvents
+    from dialogue.delivery.plan import DeliverySettings
+    from dialogue.delivery.service import DeliveryService
+    from dialogue.observability import count, logger
+
+    config = Config(retries={"mode": "standard", "max_attempts": 4})
+    session = boto3.session.Session()
+    db = session.client("dynamodb", config=config)
+    limiter = RateLimiter(settings.max_send_rate / settings.concurrency)
+    hour, minute = (int(x) for x in settings.send_time.split(":"))
+
+    def report(problems: list) -> None:  # type: ignore[type-arg]
+        count("InvalidDocuments", len(problems))
+        for p in problems:
+            logger.error("invalid catalog document: %s", p)
+
+    return DeliveryService(
+        jobs=DynamoJobs(db, settings.table_name),
+        recipients=DynamoRecipients(db, settings.table_name),
+        catalogs=S3CatalogSource(session.client("s3", config=config), settings.catalog_bucket,
+                                 settings.catalog_cache_seconds, time.monotonic, report),
+        mailer=SesMailer(session.client("sesv2", config=config), limiter,
+                         settings.configuration_set),
+        texter=SnsTexter(session.client("sns", config=config), limiter),
+        dead_letters=SqsRejectedEvents(session.client("sqs", config=config),
+                                       settings.dead_letter_queue_url),
+        settings=DeliverySettings(
+            sender=settings.sender, shop_name=settings.shop_name, shop_url=settings.shop_url,
+            unsubscribe_url=settings.unsubscribe_url,
+            unsubscribe_secret=settings.unsubscribe_secret.encode(),
+            send_time=clock_time(hour, minute), time_zone=settings.time_zone,
+            configuration_set=settings.configuration_set),
+        clock=_ClockProxy(),
+        count=count,
+        log=logger.info,
     )
 
 

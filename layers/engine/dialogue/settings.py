@@ -3,7 +3,7 @@ with its name."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -11,8 +11,20 @@ class MissingSetting(RuntimeError):
     pass
 
 
+def _needs(env: Mapping[str, str]) -> Callable[[str], str]:
+    def need(name: str) -> str:
+        value = env.get(name)
+        if not value:
+            raise MissingSetting(f"environment variable {name} is not set")
+        return value
+
+    return need
+
+
 @dataclass(frozen=True)
 class Settings:
+    """on_event's."""
+
     table_name: str
     catalog_bucket: str
     events_dead_letter_queue_url: str
@@ -21,16 +33,46 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        def need(name: str) -> str:
-            value = env.get(name)
-            if not value:
-                raise MissingSetting(f"environment variable {name} is not set")
-            return value
-
+        need = _needs(env)
         return cls(
             table_name=need("TABLE_NAME"),
             catalog_bucket=need("ACTIVITIES_BUCKET"),
             events_dead_letter_queue_url=need("EVENTS_DLQ_URL"),
             segment_shards=int(env.get("SEGMENT_SHARDS", "16")),
+            catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
+        )
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """send_message's: the sender, the shop, the account's send rate, the daily send time."""
+
+    table_name: str
+    catalog_bucket: str
+    dead_letter_queue_url: str
+    sender: str
+    shop_name: str
+    shop_url: str
+    unsubscribe_url: str
+    unsubscribe_secret: str
+    max_send_rate: float  # the account's SES maximum send rate, messages a second
+    concurrency: int  # send_message's reserved concurrency: each container takes its share
+    send_time: str = "09:00"
+    time_zone: str = "UTC"
+    configuration_set: str | None = None
+    catalog_cache_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SendSettings:
+        need = _needs(env)
+        return cls(
+            table_name=need("TABLE_NAME"), catalog_bucket=need("ACTIVITIES_BUCKET"),
+            dead_letter_queue_url=need("MESSAGES_DLQ_URL"), sender=need("SENDER"),
+            shop_name=need("SHOP_NAME"), shop_url=need("SHOP_URL"),
+            unsubscribe_url=need("UNSUBSCRIBE_URL"), unsubscribe_secret=need("UNSUBSCRIBE_SECRET"),
+            max_send_rate=float(need("MAX_SEND_RATE")),
+            concurrency=max(1, int(env.get("SEND_CONCURRENCY", "1"))),
+            send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("SEND_TIME_ZONE", "UTC"),
+            configuration_set=env.get("SES_CONFIGURATION_SET") or None,
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
         )

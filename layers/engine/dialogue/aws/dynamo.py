@@ -93,11 +93,14 @@ class DynamoCustomerStore:
                 case MessageQueued():
                     writes[f"job/{effect.key}"] = self._new(keys.job_key(effect.key), {
                         "kind": {"S": "job"}, "status": {"S": "queued"},
+                        "subject": {"S": subject}, "activity_id": {"S": effect.activity_id},
+                        "channel": {"S": effect.channel}, "template": {"S": effect.template},
                         "payload": {"S": effect.model_dump_json()},
                         "expires_at": {"N": _epoch(effect.at + JOB_RETENTION)}})
                 case CouponIssued():
                     writes[f"coupon/{effect.key}"] = self._new(keys.coupon_key(effect.key), {
-                        "kind": {"S": "coupon"}, "code": {"S": effect.code},
+                        "kind": {"S": "coupon"}, "outcome": {"S": "CouponIssued"},
+                        "code": {"S": effect.code},
                         "promotion": {"S": effect.promotion}, "subject": {"S": subject},
                         "activity_id": {"S": effect.activity_id},
                         "issued_at": {"S": effect.at.isoformat()},

@@ -5,6 +5,7 @@
   ACTIVITY#<activity>                          COUNTERS#<n>   per-element counters (sharded)
   JOB#<effect key>                             JOB            a message job: the outbox row
   COUPON#<effect key>                          COUPON         an issued coupon
+  SUPPRESSED#<sha256 of the address>           ADDRESS        never write to it again
 """
 
 from __future__ import annotations
@@ -38,3 +39,8 @@ def job_key(effect_key: str) -> dict[str, dict[str, str]]:
 
 def coupon_key(effect_key: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"COUPON#{effect_key}"}, "sk": {"S": "COUPON"}}
+
+
+def suppression_key(address_hash: str) -> dict[str, dict[str, str]]:
+    """An address that must not be written to again (bounce, complaint, unsubscribe)."""
+    return {"pk": {"S": f"SUPPRESSED#{address_hash}"}, "sk": {"S": "ADDRESS"}}

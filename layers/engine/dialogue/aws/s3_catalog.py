@@ -1,4 +1,4 @@
-"""Activities and segments from S3, cached per Lambda container.
+"""Activities, segments and message templates from S3, cached per Lambda container.
 
 A refresh lists the prefixes and re-reads only objects whose ETag changed; between refreshes an
 event costs no S3 call. Broken documents are reported (file : path : reason) and skipped.
@@ -13,7 +13,7 @@ from typing import Any
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.checks import Problem, load_catalog
 
-ACTIVITIES, SEGMENTS = "activities/", "segments/"
+ACTIVITIES, SEGMENTS, TEMPLATES = "activities/", "segments/", "templates/"
 
 
 class S3CatalogSource:
@@ -32,7 +32,8 @@ class S3CatalogSource:
         return self._catalog
 
     def _load(self) -> Catalog:
-        listed = {obj["Key"]: obj["ETag"] for prefix in (ACTIVITIES, SEGMENTS)
+        listed = {obj["Key"]: obj["ETag"]
+                  for prefix in (ACTIVITIES, SEGMENTS, TEMPLATES)
                   for obj in self._list(prefix) if obj["Key"].endswith(".json")}
         changed = [k for k, etag in listed.items() if self._bodies.get(k, ("",))[0] != etag]
         for key in changed:
@@ -42,7 +43,8 @@ class S3CatalogSource:
         docs = sorted((k, text) for k, (_, text) in self._bodies.items())
         catalog, problems = load_catalog(
             [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(ACTIVITIES)],
-            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(SEGMENTS)])
+            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(SEGMENTS)],
+            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(TEMPLATES)])
         if problems:
             self._on_problems(problems)
         logging.getLogger(__name__).debug("catalog loaded: %d activities", len(catalog.activities))

@@ -33,6 +33,7 @@ from dialogue.model.events import (
 )
 from dialogue.model.matching import TextRule
 from dialogue.model.segment import Segment
+from dialogue.model.template import EmailTemplate, SmsTemplate
 
 Entry = tuple[Activity, EventTrigger]
 ANY = ""  # the key of triggers every event of their type must meet
@@ -86,9 +87,11 @@ def _param(name: str, value: str | None) -> str:
 
 
 class Catalog:
-    def __init__(self, activities: Iterable[Activity] = (), segments: Iterable[Segment] = ()):
+    def __init__(self, activities: Iterable[Activity] = (), segments: Iterable[Segment] = (),
+                 templates: Iterable[EmailTemplate | SmsTemplate] = ()):
         self.activities: dict[str, Activity] = {a.id: a for a in activities}
         self.segments: dict[str, Segment] = {s.id: s for s in segments}
+        self.templates: dict[str, EmailTemplate | SmsTemplate] = {t.id: t for t in templates}
         self._entries: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         for activity in self.activities.values():
             detail_type = trigger_event(activity.entry)

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
+from dialogue.delivery.render import template_problems
 from dialogue.engine.catalog import Catalog
 from dialogue.model.activity import (
     AbandonsCartTrigger,
@@ -21,14 +22,21 @@ from dialogue.model.activity import (
     Branch,
     InSegmentTrigger,
     RemoveFromSegment,
+    SendMessage,
     Wait,
     trigger_event,
 )
 from dialogue.model.events import json_path
 from dialogue.model.segment import Segment
 from dialogue.model.targets import SegmentTarget
+from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class _TemplateDocument(RootModel[MessageTemplate]):
+    """A template file: an e-mail or an SMS template, told apart by `channel`."""
+
 DAILY_TRIGGERS = ("abandons_cart", "in_segment", "birthday")
 
 
@@ -64,7 +72,7 @@ def _document_loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
     node = raw
     for part in loc:
         if (isinstance(node, dict) and isinstance(part, str) and part not in node
-                and node.get("type") == part):
+                and part in (node.get("type"), node.get("channel"))):
             continue
         out.append(part)
         if isinstance(node, dict):
@@ -77,10 +85,25 @@ def _document_loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
 
 
 def load_catalog(
-    activities: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]]
+    activities: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]],
+    templates: Iterable[tuple[str, str]] = (),
 ) -> tuple[Catalog, list[Problem]]:
-    """(name, text) documents → a catalog of the valid ones, and every problem found."""
+    """(name, text) documents → a catalog of the valid ones, and every problem found.
+
+    Message templates are checked against the activities when any are given.
+    """
     problems: list[Problem] = []
+    good_templates: dict[str, EmailTemplate | SmsTemplate] = {}
+    template_docs = list(templates)
+    for name, text in template_docs:
+        document, found = parse_document(name, text, _TemplateDocument)
+        template = document.root if document is not None else None
+        if template is not None:
+            found = [Problem(name, f"$.{field}", reason)
+                     for field, reason in template_problems(template)]
+        problems += found
+        if template is not None and not found:
+            good_templates[template.id] = template
     good_segments: list[Segment] = []
     for name, text in segments:
         segment, found = parse_document(name, text, Segment)
@@ -94,6 +117,8 @@ def load_catalog(
         activity, found = parse_document(name, text, Activity)
         if activity is not None:
             found = check_activity(name, activity, known)
+            if template_docs:
+                found += _template_problems(name, activity, good_templates)
             if activity.id in seen_ids:
                 other = seen_ids[activity.id]
                 found.append(Problem(name, "$.id", f"id {activity.id!r} is also used by {other}"))
@@ -101,7 +126,23 @@ def load_catalog(
         if activity is not None and not found:
             seen_ids[activity.id] = name
             good.append(activity)
-    return Catalog(good, good_segments), problems
+    return Catalog(good, good_segments, good_templates.values()), problems
+
+
+def _template_problems(name: str, activity: Activity,
+                       templates: dict[str, EmailTemplate | SmsTemplate]) -> list[Problem]:
+    out = []
+    for i, el in enumerate(activity.elements):
+        if isinstance(el, SendMessage):
+            template = templates.get(el.template)
+            if template is None:
+                out.append(Problem(name, f"$.elements[{i}].template",
+                                   f"no valid template {el.template!r}"))
+            elif template.channel != el.channel:
+                out.append(Problem(name, f"$.elements[{i}].template",
+                                   f"template {el.template!r} is for {template.channel}, "
+                                   f"not {el.channel}"))
+    return out
 
 
 def check_activity(name: str, activity: Activity, segments: dict[str, Segment]) -> list[Problem]:

@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help="check activities: each problem as file : path : reason")
     p.add_argument("paths", nargs="+", type=Path, help="activity files or folders")
     p.add_argument("--segments", type=Path, help="segment folder (default: ../segments)")
+    p.add_argument("--templates", type=Path, help="template folder (default: ../templates)")
 
     p = sub.add_parser("schema", help="print the JSON Schema of a document kind")
     p.add_argument("kind", nargs="?", default="activity", choices=["activity", "segment", "event"])
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     match args.command:
         case "validate":
-            return validate(args.paths, args.segments)
+            return validate(args.paths, args.segments, args.templates)
         case "schema":
             print(json.dumps(schema(args.kind), indent=2, ensure_ascii=False))
             return 0
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     return 2  # pragma: no cover
 
 
-def validate(paths: list[Path], segments_dir: Path | None) -> int:
+def validate(paths: list[Path], segments_dir: Path | None,
+             templates_dir: Path | None = None) -> int:
     from dialogue.engine.checks import load_catalog
 
     files = [f for p in paths for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
@@ -55,20 +57,25 @@ def validate(paths: list[Path], segments_dir: Path | None) -> int:
     for f in missing:
         print(f"{f} : - : no such file", file=sys.stderr)
     files = [f for f in files if f.is_file()]
-    if segments_dir is None and files:
-        segments_dir = files[0].resolve().parent.parent / "segments"
-    segment_files = (sorted(segments_dir.glob("*.json"))
-                     if segments_dir and segments_dir.is_dir() else [])
+    beside = files[0].resolve().parent.parent if files else Path(".")
+    segment_files = _documents(segments_dir or beside / "segments")
+    template_files = _documents(templates_dir or beside / "templates")
     catalog, problems = load_catalog(
         [(str(f), f.read_text(encoding="utf-8")) for f in files],
-        [(str(f), f.read_text(encoding="utf-8")) for f in segment_files])
+        [(str(f), f.read_text(encoding="utf-8")) for f in segment_files],
+        [(str(f), f.read_text(encoding="utf-8")) for f in template_files])
     for problem in problems:
         print(problem)
     bad = len({p.file for p in problems}) + len(missing)
-    print(f"{len(files)} activities and {len(segment_files)} segments checked: "
+    print(f"{len(files)} activities, {len(segment_files)} segments and {len(template_files)} "
+          "templates checked: "
           f"{len(catalog.activities)} activities valid, {bad} files with problems",
           file=sys.stderr)
     return 1 if problems or missing or not files else 0
+
+
+def _documents(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
 def schema(kind: str) -> dict[str, object]:

@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ def _start(activities: Path, segments: Path, port: int = 0) -> tuple[LocalAws, l
     _quiet()
     aws = LocalAws(port=port).start()
     files = sorted(activities.glob("*.json"))
-    aws.upload_catalog(files, sorted(segments.glob("*.json")))
+    templates = segments.parent / "templates"
+    aws.upload_catalog(files, sorted(segments.glob("*.json")), sorted(templates.glob("*.json")))
     return aws, files
 
 
@@ -73,7 +74,7 @@ def run_demo(activities: Path, segments: Path, events: Path) -> int:
 def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[str, str]) -> None:
     states = readback.customers(aws)
     messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for job in readback.queued_messages(aws):
+    for job in readback.message_jobs(aws):
         messages[job["subject"]].append(job)
     coupons: dict[str, list[dict[str, str]]] = defaultdict(list)
     for c in readback.coupons(aws):
@@ -88,9 +89,9 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
         who = state.profile.first_name or ("guest" if subject.startswith("guest:") else "")
         print(f"  {who} ({subject})")
         for m in sorted(messages[subject], key=lambda m: m["at"]):
-            when = "sent at once" if m["send_immediately"] else "queued for the daily send time"
+            status = m["status"] + (f": {m['reason']}" if m.get("reason") else "")
             print(f"    message  {m['channel']:5} {m['template']!r:28} ← {act(m['activity_id'])}"
-                  f" ({when})")
+                  f"\n             {status}")
         for c in sorted(coupons[subject], key=lambda c: c["issued_at"]):
             print(f"    coupon   {c['promotion']:34} ← {act(c['activity_id'])}  code {c['code']}")
         for change in state.segment_history:
@@ -110,6 +111,17 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
         per = counts.get(activity.id, {})
         line = "  ".join(f"{e.id}:{per.get(e.id, 0)}" for e in activity.elements)
         print(f"  {activity.name}\n      {line}")
+    emails, sms = readback.sent_emails(aws), readback.sent_sms(aws)
+    print(f"\nDELIVERED: {len(emails)} e-mails through SES, {len(sms)} SMS through SNS")
+    if emails:
+        print("  the first e-mail, as SES received it:")
+        raw = emails[0].raw_data if hasattr(emails[0], "raw_data") else str(emails[0])
+        for line in raw.splitlines()[:24]:
+            print(f"    | {line[:96]}")
+    outcomes = readback.outcome_events(aws)
+    kinds = Counter(o["detail-type"] for o in outcomes)
+    print("OUTCOME EVENTS on the bus for the shop: "
+          + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"))
     rejected = readback.rejected_events(aws)
     print(f"\nREJECTED EVENTS (kept in the events dead-letter queue, with why): {len(rejected)}")
     for body, reason in rejected:

@@ -7,8 +7,8 @@ import zlib
 from collections import defaultdict
 from typing import Any
 
-from dialogue.aws.dynamo import job_from_stream_record
 from dialogue.local.runtime import LocalAws
+from dialogue.local.template import ACCOUNT, REGION
 from dialogue.model.customer import CustomerState
 
 
@@ -60,9 +60,9 @@ def segment_members(aws: LocalAws, segment: str) -> set[str]:
     return members
 
 
-def take_queue(aws: LocalAws, logical: str) -> list[dict[str, Any]]:
+def take_queue(aws: LocalAws, logical: str, url: str = "") -> list[dict[str, Any]]:
     """Every message on a queue (consumed), with its body and attributes."""
-    sqs, url = aws.client("sqs"), aws.s.queue_url(logical)
+    sqs, url = aws.client("sqs"), url or aws.s.queue_url(logical)
     out: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
@@ -74,9 +74,35 @@ def take_queue(aws: LocalAws, logical: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
-def queued_messages(aws: LocalAws) -> list[dict[str, Any]]:
-    """The message jobs waiting for send_message, as the outbox relay put them on the queue."""
-    return [job_from_stream_record(m["Body"]) for m in take_queue(aws, "MessagesQueue")]
+def message_jobs(aws: LocalAws) -> list[dict[str, Any]]:
+    """Every message job the activities queued (the outbox rows), with its status and why."""
+    out = []
+    for item in _items(aws, "JOB#"):
+        job = json.loads(item["payload"]["S"])
+        job["status"] = item["status"]["S"]
+        job["reason"] = item.get("reason", {}).get("S")
+        out.append(job)
+    return sorted(out, key=lambda j: (j["at"], j["activity_id"], j["element_id"]))
+
+
+def sent_emails(aws: LocalAws) -> list[Any]:
+    """What reached the embedded SES (raw MIME messages)."""
+    from moto.ses.models import ses_backends
+
+    return list(ses_backends[ACCOUNT][REGION].sent_messages)
+
+
+def sent_sms(aws: LocalAws) -> list[tuple[str, str]]:
+    """(phone number, text) of what reached the embedded SNS."""
+    from moto.sns.models import sns_backends
+
+    return [(number, text) for _, (number, text, *_) in
+            sns_backends[ACCOUNT][REGION].sms_messages.items()]
+
+
+def outcome_events(aws: LocalAws) -> list[dict[str, Any]]:
+    """MessageSent / MessageSuppressed / CouponIssued, as the shop's rule would receive them."""
+    return [json.loads(m["Body"]) for m in take_queue(aws, "", aws.outcomes_tap_url)]
 
 
 def rejected_events(aws: LocalAws) -> list[tuple[dict[str, Any], str]]:

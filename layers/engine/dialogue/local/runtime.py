@@ -43,6 +43,7 @@ class LocalAws:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server: Any = None
         self.stack: stacks.Stack | None = None
+        self.outcomes_tap_url = ""
         self.invocations = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -66,7 +67,26 @@ class LocalAws:
         self.stack = stacks.create(self.session(), resolver, self.template_path.parent)
         for function in self.stack.functions:
             os.environ.update(function.environment)
+            sender = function.environment.get("SENDER")
+            if sender:  # SES sends only from verified identities
+                domain = sender.rsplit("@", 1)[-1].strip("> ")
+                self.client("ses").verify_domain_identity(Domain=domain)
+        self._tap_outcomes()
         bootstrap.reset()
+
+    def _tap_outcomes(self) -> None:
+        """A rule of the shop's own, as it would have: dialogue's outcome events to a queue
+        the demo and the tests read (not part of the template)."""
+        sqs, events = self.client("sqs"), self.client("events")
+        self.outcomes_tap_url = sqs.create_queue(QueueName=f"{self.stack_name}-outcomes-tap")[
+            "QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.outcomes_tap_url,
+                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = self.s.name("EventBus")
+        events.put_rule(Name="outcomes-tap", EventBusName=bus,
+                        EventPattern=json.dumps({"source": ["dialogue"]}))
+        events.put_targets(Rule="outcomes-tap", EventBusName=bus,
+                           Targets=[{"Id": "tap", "Arn": arn}])
 
     def reset(self) -> None:
         """A fresh, empty stack (tests): moto forgets everything, the stack is created again."""
@@ -101,9 +121,11 @@ class LocalAws:
         return self.stack
 
     # --- catalog and events ----------------------------------------------------------------
-    def upload_catalog(self, activities: list[Path], segments: list[Path]) -> None:
+    def upload_catalog(self, activities: list[Path], segments: list[Path],
+                       templates: list[Path] = ()) -> None:  # type: ignore[assignment]
         s3, bucket = self.client("s3"), self.s.name("CatalogBucket")
-        for prefix, files in (("activities/", activities), ("segments/", segments)):
+        for prefix, files in (("activities/", activities), ("segments/", segments),
+                              ("templates/", templates)):
             for path in files:
                 s3.put_object(Bucket=bucket, Key=prefix + path.name, Body=path.read_bytes())
         bootstrap.reset()  # a new catalog is read at once, not after the cache time
@@ -175,7 +197,7 @@ class LocalAws:
     def _relay(self, pipe: stacks.Pipe) -> int:
         from moto.events.models import EventPattern
 
-        streams, sqs = self.client("dynamodbstreams"), self.client("sqs")
+        streams = self.client("dynamodbstreams")
         patterns = [EventPattern.load(p) for p in pipe.patterns]
         shards = streams.describe_stream(StreamArn=pipe.stream_arn)["StreamDescription"]["Shards"]
         moved = 0
@@ -189,9 +211,30 @@ class LocalAws:
             for record in page.get("Records", []):
                 plain = json.loads(stacks.record_json(record))
                 if not patterns or any(p.matches_event(plain) for p in patterns):
-                    sqs.send_message(QueueUrl=pipe.target_url, MessageBody=json.dumps(plain))
+                    self._deliver(pipe, plain)
                     moved += 1
         return moved
+
+
+    def _deliver(self, pipe: stacks.Pipe, record: dict[str, Any]) -> None:
+        if pipe.target_url is not None:
+            self.client("sqs").send_message(QueueUrl=pipe.target_url,
+                                            MessageBody=json.dumps(record))
+            return
+        self.client("events").put_events(Entries=[{
+            "EventBusName": pipe.target_bus, "Source": pipe.source or "pipe",
+            "DetailType": _dynamic(pipe.detail_type or "", record), "Detail": json.dumps(record),
+        }])
+
+
+def _dynamic(value: str, record: dict[str, Any]) -> str:
+    """A Pipes dynamic path parameter ("$.a.b") read from the record; other values as they are."""
+    if not value.startswith("$."):
+        return value
+    node: Any = record
+    for part in value[2:].split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return str(node)
 
 
 def _free_port() -> int:

@@ -32,7 +32,10 @@ class Pipe:
     logical: str
     stream_arn: str
     patterns: list[str]
-    target_url: str
+    target_url: str | None  # an SQS queue, or
+    target_bus: str | None  # an event bus, with
+    source: str | None  # its Source and
+    detail_type: str | None  # DetailType (a "$.path" is read from the record)
     iterators: dict[str, str] = field(default_factory=dict)
 
 
@@ -128,10 +131,16 @@ def _pipe(resolver: Resolver, logical: str) -> Pipe:
     props = resolver.resolve(resolver.resources[logical]["Properties"])
     filters = props.get("SourceParameters", {}).get("FilterCriteria", {}).get("Filters", [])
     target_arn: str = props["Target"]
-    queue = next(q for q, spec in resolver.resources.items()
-                 if spec["Type"] == "AWS::SQS::Queue" and resolver.get_att(q, "Arn") == target_arn)
-    return Pipe(logical, props["Source"], [as_json_string(f["Pattern"]) for f in filters],
-                resolver.ref(queue))
+    patterns = [as_json_string(f["Pattern"]) for f in filters]
+    queue = next((q for q, spec in resolver.resources.items()
+                  if spec["Type"] == "AWS::SQS::Queue"
+                  and resolver.get_att(q, "Arn") == target_arn), None)
+    if queue is not None:
+        return Pipe(logical, props["Source"], patterns, resolver.ref(queue), None, None, None)
+    bus = target_arn.rsplit("/", 1)[-1]
+    params = props.get("TargetParameters", {}).get("EventBridgeEventBusParameters", {})
+    return Pipe(logical, props["Source"], patterns, None, bus, params.get("Source"),
+                params.get("DetailType"))
 
 
 def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Function]:

@@ -1,0 +1,1 @@
+"""Delivery: render, decide whether a message may go, and count SMS parts. No AWS here."""

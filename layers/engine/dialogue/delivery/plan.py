@@ -1,0 +1,149 @@
+"""Decide what happens to one message job: send it, suppress it, hold it back, or schedule it.
+
+Pure: the job, the customer's state, whether the address is suppressed, the template and `now`
+in; a plan out. Nothing is sent without consent and an address, and a template that cannot be
+rendered for this customer holds the message back with the reason instead of sending a gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from dialogue.delivery.render import RenderError, render
+from dialogue.delivery.sms import InvalidNumber, e164, parts
+from dialogue.model.customer import CustomerState
+from dialogue.model.effects import MessageQueued
+from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    sender: str  # "Shop <news@shop.example>", a verified SES identity
+    shop_name: str
+    shop_url: str
+    unsubscribe_url: str  # the shop's page; it turns the customer's e-mail consent off
+    unsubscribe_secret: bytes
+    send_time: time = time(9, 0)
+    time_zone: str = "UTC"
+    configuration_set: str | None = None
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    sender: str
+    reply_to: str | None
+    subject: str
+    text: str
+    html: str | None
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Sms:
+    to: str
+    text: str
+    parts: int
+
+
+@dataclass(frozen=True)
+class Suppress:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    release_at: datetime
+
+
+Plan = Email | Sms | Suppress | Hold | Schedule
+
+
+def address_of(job: MessageQueued, state: CustomerState | None) -> str | None:
+    """The address a job goes to, normalised (lower-case e-mail, E.164 number), if any."""
+    if state is None:
+        return None
+    if job.channel == "email":
+        return state.profile.email.strip().lower() if state.profile.email else None
+    try:
+        return e164(state.profile.phone, state.profile.country) if state.profile.phone else None
+    except InvalidNumber:
+        return None
+
+
+def suppression_key(address: str) -> str:
+    """Addresses are kept hashed: the suppression list holds no personal data in clear."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+def release_time(queued_at: datetime, settings: DeliverySettings) -> datetime:
+    """The first daily send time at or after the moment the message was queued."""
+    zone = ZoneInfo(settings.time_zone)
+    local = queued_at.astimezone(zone)
+    release = datetime.combine(local.date(), settings.send_time, zone)
+    return release if release >= local else datetime.combine(
+        local.date() + timedelta(days=1), settings.send_time, zone)
+
+
+def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
+         template: MessageTemplate | None, now: datetime, settings: DeliverySettings) -> Plan:
+    if not job.send_immediately:
+        release = release_time(job.at, settings)
+        if now < release:
+            return Schedule(release)
+    if state is None:
+        return Suppress("unknown customer")
+    if template is None:
+        return Hold(f"template {job.template!r} does not exist")
+    if template.channel != job.channel:
+        return Hold(f"template {job.template!r} is for {template.channel}, not {job.channel}")
+    consent = state.consent.email if job.channel == "email" else state.consent.sms
+    if not consent:
+        return Suppress(f"no {job.channel} marketing consent")
+    address = address_of(job, state)
+    if address is None:
+        what = "e-mail address" if job.channel == "email" else "valid phone number"
+        return Suppress(f"no {what}")
+    if suppressed:
+        return Suppress("address suppressed after a bounce, a complaint or an unsubscribe")
+    unsubscribe = _unsubscribe_url(state.subject, settings)
+    context = _context(job, state, settings, unsubscribe if job.channel == "email" else None)
+    try:
+        rendered = render(template, context)
+    except RenderError as e:
+        return Hold(str(e))
+    if isinstance(template, SmsTemplate):
+        return Sms(to=address, text=rendered.text, parts=parts(rendered.text))
+    assert isinstance(template, EmailTemplate) and rendered.subject is not None
+    return Email(to=address, sender=settings.sender, reply_to=job.reply_to,
+                 subject=rendered.subject, text=rendered.text, html=rendered.html,
+                 headers={"List-Unsubscribe": f"<{unsubscribe}>",
+                          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+
+
+def _context(job: MessageQueued, state: CustomerState, settings: DeliverySettings,
+             unsubscribe: str | None) -> dict[str, Any]:
+    profile = state.profile.model_dump(mode="json", exclude_none=True)
+    context: dict[str, Any] = {**job.context, "customer": profile,
+                               "shop": {"name": settings.shop_name, "url": settings.shop_url}}
+    if state.cart is not None and state.cart.lines:
+        context["cart"] = state.cart.model_dump(mode="json")
+    if unsubscribe:
+        context["unsubscribe_url"] = unsubscribe
+    return context
+
+
+def _unsubscribe_url(subject: str, settings: DeliverySettings) -> str:
+    token = hmac.new(settings.unsubscribe_secret, subject.encode(), hashlib.sha256).hexdigest()
+    return f"{settings.unsubscribe_url}?{urlencode({'c': subject, 't': token[:32]})}"

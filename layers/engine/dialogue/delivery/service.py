@@ -1,0 +1,125 @@
+"""`DeliveryService.handle`: one message job in; sent, suppressed, held or scheduled, once.
+
+Per message: two reads (the customer's state, the suppression list), at most one provider call
+and one conditional write on the job row. Outcome events (MessageSent, MessageSuppressed) come
+from that row's change through the table's stream, so they exist exactly when the change does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from dialogue.delivery.plan import (
+    DeliverySettings,
+    Email,
+    Hold,
+    Schedule,
+    Sms,
+    Suppress,
+    address_of,
+    plan,
+    suppression_key,
+)
+from dialogue.delivery.providers_port import ProviderRejected, ProviderUnavailable
+from dialogue.model.customer import CustomerState
+from dialogue.model.effects import MessageQueued
+from dialogue.ports import CatalogSource, Clock
+
+
+class Delivered(StrEnum):
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    HELD = "held"
+    SCHEDULED = "scheduled"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+
+
+class Jobs(Protocol):
+    def claim(self, job_key: str, at: Any, provider: str) -> bool: ...
+    def revert(self, job_key: str) -> None: ...
+    def finish(self, job_key: str, status: str, at: Any, reason: str,
+               expected: str = "queued") -> bool: ...
+
+
+class Recipients(Protocol):
+    def state(self, subject: str) -> CustomerState | None: ...
+    def suppressed(self, address_hash: str) -> bool: ...
+
+
+class Sender(Protocol):
+    def send(self, message: Any) -> str: ...
+
+
+class DeadLetters(Protocol):
+    def reject(self, body: str, event_id: str | None, reasons: list[str]) -> None: ...
+
+
+@dataclass
+class DeliveryService:
+    jobs: Jobs
+    recipients: Recipients
+    catalogs: CatalogSource
+    mailer: Sender
+    texter: Sender
+    dead_letters: DeadLetters
+    settings: DeliverySettings
+    clock: Clock
+    count: Callable[[str, int], None]
+    log: Callable[..., None]
+
+    def handle(self, job_json: str) -> Delivered:
+        """Transient provider errors raise (the queue retries); permanent ones dead-letter."""
+        job = MessageQueued.model_validate_json(job_json)
+        now = self.clock.now()
+        state = self.recipients.state(job.subject)
+        address = address_of(job, state)
+        suppressed = address is not None and self.recipients.suppressed(suppression_key(address))
+        template = self.catalogs.catalog().templates.get(job.template)
+        decision = plan(job, state, suppressed, template, now, self.settings)
+        match decision:
+            case Schedule():
+                done = self.jobs.finish(job.key, "scheduled", now,
+                                        f"release at {decision.release_at.isoformat()}")
+                return self._outcome(Delivered.SCHEDULED if done else Delivered.DUPLICATE)
+            case Suppress() | Hold():
+                status = "suppressed" if isinstance(decision, Suppress) else "held"
+                done = self.jobs.finish(job.key, status, now, decision.reason)
+                if done:
+                    self.log("message %s %s: %s", job.key, status, decision.reason)
+                return self._outcome(Delivered(status) if done else Delivered.DUPLICATE)
+            case Email() | Sms():
+                return self._send(job, job_json, decision, now)
+        raise AssertionError(decision)  # pragma: no cover - every plan is handled above
+
+    def _send(self, job: MessageQueued, job_json: str, message: Email | Sms, now: Any) -> Delivered:
+        provider = "ses" if isinstance(message, Email) else "sns"
+        if not self.jobs.claim(job.key, now, provider):
+            return self._outcome(Delivered.DUPLICATE)
+        try:
+            (self.mailer if isinstance(message, Email) else self.texter).send(message)
+        except ProviderUnavailable:
+            self.jobs.revert(job.key)  # it did not go: the queue brings it back
+            self.count("ProviderRetries", 1)
+            raise
+        except ProviderRejected as e:
+            self.jobs.finish(job.key, "failed", now, f"{provider} refused it: {e}",
+                             expected="sent")
+            self.dead_letters.reject(job_json, job.key, [f"{provider} refused it: {e}"])
+            return self._outcome(Delivered.FAILED)
+        if isinstance(message, Sms):
+            self.count("SmsParts", message.parts)
+        return self._outcome(Delivered.SENT)
+
+    def _outcome(self, outcome: Delivered) -> Delivered:
+        self.count(f"Messages_{outcome.value}", 1)
+        return outcome
+
+
+def job_json_from_stream_record(body: str) -> str:
+    """The job's JSON, from an OutboxPipe message (a DynamoDB stream record)."""
+    return str(json.loads(body)["dynamodb"]["NewImage"]["payload"]["S"])
