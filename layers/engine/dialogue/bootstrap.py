@@ -88,6 +88,7 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
     from botocore.config import Config
 
     from dialogue.aws.jobs import DynamoJobs, DynamoRecipients
+    from dialogue.aws.outcomes import EventBridgeOutcomes
     from dialogue.aws.providers import RateLimiter, SesMailer, SnsTexter
     from dialogue.aws.s3_catalog import S3CatalogSource
     from dialogue.aws.sqs import SqsRejectedEvents
@@ -96,6 +97,8 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
     from dialogue.observability import count, logger
 
     config = Config(retries={"mode": "standard", "max_attempts": 4})
+    provider_config = Config(retries={"mode": "standard",
+                                      "max_attempts": settings.provider_attempts})
     session = boto3.session.Session()
     db = session.client("dynamodb", config=config)
     limiter = RateLimiter(settings.max_send_rate / settings.concurrency)
@@ -111,11 +114,13 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
         recipients=DynamoRecipients(db, settings.table_name),
         catalogs=S3CatalogSource(session.client("s3", config=config), settings.catalog_bucket,
                                  settings.catalog_cache_seconds, time.monotonic, report),
-        mailer=SesMailer(session.client("sesv2", config=config), limiter,
+        mailer=SesMailer(session.client("sesv2", config=provider_config), limiter,
                          settings.configuration_set),
-        texter=SnsTexter(session.client("sns", config=config), limiter),
+        texter=SnsTexter(session.client("sns", config=provider_config), limiter),
         dead_letters=SqsRejectedEvents(session.client("sqs", config=config),
                                        settings.dead_letter_queue_url),
+        outcomes=EventBridgeOutcomes(session.client("events", config=config),
+                                     settings.event_bus_name),
         settings=DeliverySettings(
             sender=settings.sender, shop_name=settings.shop_name, shop_url=settings.shop_url,
             unsubscribe_url=settings.unsubscribe_url,

@@ -50,6 +50,7 @@ class SendSettings:
     table_name: str
     catalog_bucket: str
     dead_letter_queue_url: str
+    event_bus_name: str
     sender: str
     shop_name: str
     shop_url: str
@@ -61,6 +62,9 @@ class SendSettings:
     time_zone: str = "UTC"
     configuration_set: str | None = None
     catalog_cache_seconds: float = 60.0
+    # botocore's own tries per provider call. 1: a retry after a timeout could send twice, so
+    # retrying is left to the queue, after the claim was reverted on a clear "not sent".
+    provider_attempts: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SendSettings:
@@ -68,6 +72,7 @@ class SendSettings:
         return cls(
             table_name=need("TABLE_NAME"), catalog_bucket=need("ACTIVITIES_BUCKET"),
             dead_letter_queue_url=need("MESSAGES_DLQ_URL"), sender=need("SENDER"),
+            event_bus_name=need("EVENT_BUS_NAME"),
             shop_name=need("SHOP_NAME"), shop_url=need("SHOP_URL"),
             unsubscribe_url=need("UNSUBSCRIBE_URL"), unsubscribe_secret=need("UNSUBSCRIBE_SECRET"),
             max_send_rate=float(need("MAX_SEND_RATE")),
@@ -75,4 +80,5 @@ class SendSettings:
             send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("SEND_TIME_ZONE", "UTC"),
             configuration_set=env.get("SES_CONFIGURATION_SET") or None,
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
+            provider_attempts=max(1, int(env.get("PROVIDER_ATTEMPTS", "1"))),
         )

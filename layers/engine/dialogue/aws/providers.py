@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from dialogue.delivery.plan import Email, Sms
 from dialogue.delivery.providers_port import ProviderRejected, ProviderUnavailable
@@ -23,11 +23,14 @@ TRANSIENT_CODES = {
     "Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException",
     "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
     "InternalErrorException", "RequestTimeout", "RequestTimeoutException",
+    "SendingPausedException",  # the account's sending is paused: later, not never
 }
 
 
 def classify(error: Exception) -> Exception:
-    if isinstance(error, ConnectionError | ReadTimeoutError):
+    """Only what proves the message did not go is retried. A read timeout does not prove it:
+    the provider may have it, so it is left as it is (outcome unknown, never sent twice)."""
+    if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
         return ProviderUnavailable(type(error).__name__)
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")

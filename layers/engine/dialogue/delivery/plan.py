@@ -75,7 +75,7 @@ def address_of(job: MessageQueued, state: CustomerState | None) -> str | None:
     if state is None:
         return None
     if job.channel == "email":
-        return state.profile.email.strip().lower() if state.profile.email else None
+        return (state.profile.email or "").strip().lower() or None
     try:
         return e164(state.profile.phone, state.profile.country) if state.profile.phone else None
     except InvalidNumber:
@@ -146,4 +146,5 @@ def _context(job: MessageQueued, state: CustomerState, settings: DeliverySetting
 
 def _unsubscribe_url(subject: str, settings: DeliverySettings) -> str:
     token = hmac.new(settings.unsubscribe_secret, subject.encode(), hashlib.sha256).hexdigest()
-    return f"{settings.unsubscribe_url}?{urlencode({'c': subject, 't': token[:32]})}"
+    joiner = "&" if "?" in settings.unsubscribe_url else "?"
+    return f"{settings.unsubscribe_url}{joiner}{urlencode({'c': subject, 't': token[:32]})}"

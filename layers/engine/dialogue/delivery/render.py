@@ -39,8 +39,9 @@ def render(template: MessageTemplate, context: dict[str, Any]) -> Rendered:
     clean = _without_none(context)
     try:
         if isinstance(template, SmsTemplate):
-            return Rendered(None, _text.from_string(template.text).render(clean).strip(), None)
-        subject = _text.from_string(template.subject).render(clean).strip()
+            return _sms(template, clean)
+        # A header is one line: a value with a line break must not add headers to the e-mail.
+        subject = " ".join(_text.from_string(template.subject).render(clean).split())
         text = _text.from_string(template.text).render(clean)
         html = _html.from_string(template.html).render(clean) if template.html else None
     except TemplateError as e:
@@ -48,6 +49,13 @@ def render(template: MessageTemplate, context: dict[str, Any]) -> Rendered:
     if not subject:
         raise RenderError(f"template {template.id!r}: the subject is empty")
     return Rendered(subject, text, html)
+
+
+def _sms(template: SmsTemplate, context: dict[str, Any]) -> Rendered:
+    text = _text.from_string(template.text).render(context).strip()
+    if not text:
+        raise RenderError(f"template {template.id!r}: the text is empty")
+    return Rendered(None, text, None)
 
 
 def template_problems(template: EmailTemplate | SmsTemplate) -> list[tuple[str, str]]:

@@ -1,8 +1,8 @@
 """`DeliveryService.handle`: one message job in; sent, suppressed, held or scheduled, once.
 
 Per message: two reads (the customer's state, the suppression list), at most one provider call
-and one conditional write on the job row. Outcome events (MessageSent, MessageSuppressed) come
-from that row's change through the table's stream, so they exist exactly when the change does.
+and one conditional write on the job row. MessageSuppressed comes from that row's change through
+the table's stream; MessageSent is put on the bus once the provider has taken the message.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Delivered(StrEnum):
 
 
 class Jobs(Protocol):
-    def claim(self, job_key: str, at: Any, provider: str) -> bool: ...
+    def claim(self, job_key: str, at: Any, provider: str) -> str: ...
     def revert(self, job_key: str) -> None: ...
     def finish(self, job_key: str, status: str, at: Any, reason: str,
                expected: str = "queued") -> bool: ...
@@ -55,6 +55,10 @@ class Sender(Protocol):
     def send(self, message: Any) -> str: ...
 
 
+class Outcomes(Protocol):
+    def sent(self, job: MessageQueued, provider: str, at: Any) -> None: ...
+
+
 class DeadLetters(Protocol):
     def reject(self, body: str, event_id: str | None, reasons: list[str]) -> None: ...
 
@@ -67,6 +71,7 @@ class DeliveryService:
     mailer: Sender
     texter: Sender
     dead_letters: DeadLetters
+    outcomes: Outcomes
     settings: DeliverySettings
     clock: Clock
     count: Callable[[str, int], None]
@@ -98,7 +103,10 @@ class DeliveryService:
 
     def _send(self, job: MessageQueued, job_json: str, message: Email | Sms, now: Any) -> Delivered:
         provider = "ses" if isinstance(message, Email) else "sns"
-        if not self.jobs.claim(job.key, now, provider):
+        claim = self.jobs.claim(job.key, now, provider)
+        if claim == "sent":  # sent before; its MessageSent may not have reached the bus
+            self.outcomes.sent(job, provider, now)
+        if claim != "claimed":
             return self._outcome(Delivered.DUPLICATE)
         try:
             (self.mailer if isinstance(message, Email) else self.texter).send(message)
@@ -107,13 +115,21 @@ class DeliveryService:
             self.count("ProviderRetries", 1)
             raise
         except ProviderRejected as e:
-            self.jobs.finish(job.key, "failed", now, f"{provider} refused it: {e}",
-                             expected="sent")
-            self.dead_letters.reject(job_json, job.key, [f"{provider} refused it: {e}"])
-            return self._outcome(Delivered.FAILED)
+            return self._fail(job, job_json, now, f"{provider} refused it: {e}")
+        except Exception as e:  # noqa: BLE001 - the provider may or may not have sent it
+            # Never twice: it is not retried; never lost: it is dead-lettered with why.
+            return self._fail(job, job_json, now, f"{provider} outcome unknown: "
+                                                  f"{type(e).__name__}")
         if isinstance(message, Sms):
             self.count("SmsParts", message.parts)
+        self.outcomes.sent(job, provider, now)  # if this fails, the redelivery publishes it
         return self._outcome(Delivered.SENT)
+
+    def _fail(self, job: MessageQueued, job_json: str, now: Any, reason: str) -> Delivered:
+        self.jobs.finish(job.key, "failed", now, reason, expected="sent")
+        self.dead_letters.reject(job_json, job.key, [reason])
+        self.log("message %s failed: %s", job.key, reason)
+        return self._outcome(Delivered.FAILED)
 
     def _outcome(self, outcome: Delivered) -> Delivered:
         self.count(f"Messages_{outcome.value}", 1)
