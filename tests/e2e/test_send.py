@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -213,3 +214,24 @@ def test_with_30_percent_of_provider_calls_failing_every_message_goes_once_or_is
     assert len(sent_mail) + len(sent_sms) + len(dead) == 40
     kinds = [o["detail-type"] for o in readback.outcome_events(shop.aws)]
     assert kinds.count("MessageSent") == len(sent_mail) + len(sent_sms)
+
+
+def test_a_permanent_bounce_suppresses_the_address_for_the_next_message(
+        shop: Shop, tmp_path: Path):
+    load(shop, tmp_path, THANKS_BY_MAIL)
+    register(shop, "amelie")
+    shop.aws.client("events").put_events(Entries=[{  # as SES publishes it, on the default bus
+        "Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps({
+            "eventType": "Bounce", "mail": {"messageId": "m-1"},
+            "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                       "bouncedRecipients": [{"emailAddress": "Amelie@Example.com"}]}})}])
+    shop.publish("OrderPlaced", "amelie", **ORDER)
+    shop.deliver()
+
+    assert mails(shop) == []
+    [job] = readback.message_jobs(shop.aws)
+    assert job["status"] == "suppressed"
+    assert "bounce" in job["reason"]
+    table = shop.aws.client("dynamodb").scan(TableName=shop.aws.s.name("Table"))["Items"]
+    suppressed = [i for i in table if i["pk"]["S"].startswith("SUPPRESSED#")]
+    assert len(suppressed) == 1 and "amelie" not in json.dumps(suppressed).lower()

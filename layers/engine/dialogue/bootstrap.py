@@ -12,7 +12,7 @@ from dialogue.services import EventService
 from dialogue.settings import SendSettings, Settings
 
 if TYPE_CHECKING:
-    from dialogue.delivery.service import DeliveryService
+    from dialogue.delivery.service import DeliveryService, SuppressionService
 
 
 class SystemClock:
@@ -23,6 +23,7 @@ class SystemClock:
 _clock: Clock = SystemClock()
 _event_service: EventService | None = None
 _delivery_service: DeliveryService | None = None
+_suppression_service: SuppressionService | None = None
 
 
 def use_clock(clock: Clock) -> None:
@@ -33,8 +34,8 @@ def use_clock(clock: Clock) -> None:
 
 def reset() -> None:
     """Forget built services (the local runtime calls it when it creates a new stack)."""
-    global _event_service, _delivery_service
-    _event_service = _delivery_service = None
+    global _event_service, _delivery_service, _suppression_service
+    _event_service = _delivery_service = _suppression_service = None
 
 
 def event_service() -> EventService:
@@ -131,6 +132,29 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
         count=count,
         log=logger.info,
     )
+
+
+def suppression_service() -> SuppressionService:
+    global _suppression_service
+    if _suppression_service is None:
+        _suppression_service = _build_suppression_service()
+    return _suppression_service
+
+
+def _build_suppression_service() -> SuppressionService:
+    import boto3
+
+    from dialogue.aws.jobs import DynamoRecipients
+    from dialogue.delivery.service import SuppressionService
+    from dialogue.observability import count
+
+    table = os.environ.get("TABLE_NAME")
+    if not table:
+        from dialogue.settings import MissingSetting
+
+        raise MissingSetting("environment variable TABLE_NAME is not set")
+    return SuppressionService(DynamoRecipients(boto3.client("dynamodb"), table), _ClockProxy(),
+                              count)
 
 
 class _ClockProxy:

@@ -25,6 +25,7 @@ from dialogue.delivery.plan import (
     suppression_key,
 )
 from dialogue.delivery.providers_port import ProviderRejected, ProviderUnavailable
+from dialogue.delivery.suppression import addresses_to_suppress
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.ports import CatalogSource, Clock
@@ -134,6 +135,28 @@ class DeliveryService:
     def _outcome(self, outcome: Delivered) -> Delivered:
         self.count(f"Messages_{outcome.value}", 1)
         return outcome
+
+
+class Suppressions(Protocol):
+    def suppress(self, address_hash: str, reason: str, at: Any) -> None: ...
+
+
+@dataclass
+class SuppressionService:
+    """Bounces and complaints from SES: the address is never written to again."""
+
+    suppressions: Suppressions
+    clock: Clock
+    count: Callable[[str, int], None]
+
+    def handle(self, body: str) -> int:
+        event = json.loads(body)
+        found = addresses_to_suppress(str(event.get("detail-type", "")),
+                                      event.get("detail") or {})
+        for address, reason in found:
+            self.suppressions.suppress(suppression_key(address), reason, self.clock.now())
+        self.count("AddressesSuppressed", len(found))
+        return len(found)
 
 
 def job_json_from_stream_record(body: str) -> str:

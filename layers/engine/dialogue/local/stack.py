@@ -1,8 +1,9 @@
 """Create the template's resources on moto, and describe how events flow between them.
 
-Supported locally: SQS queues, DynamoDB tables, S3 buckets, event buses and rules (moto delivers
-rule → SQS itself), SAM functions with an SQS event source (invoked in-process by the runtime),
-and EventBridge Pipes from a DynamoDB stream to SQS (relayed by the runtime, as moto has none).
+Supported locally: SQS queues, DynamoDB tables, S3 buckets, SES configuration sets, event buses
+and rules (moto delivers rule → SQS itself), SAM functions with an SQS event source (invoked
+in-process by the runtime), and EventBridge Pipes from a DynamoDB stream to SQS or to a bus
+(relayed by the runtime, as moto has none).
 Everything else in the template (alarms, log groups, roles, policies, layers) has no local effect.
 """
 
@@ -69,6 +70,9 @@ def create(session: Any, resolver: Resolver, template_dir: Path) -> Stack:
             Bucket=resolver.name(logical),
             CreateBucketConfiguration={"LocationConstraint": session.region_name})
     events = session.client("events")
+    for logical in by_type.get("AWS::SES::ConfigurationSet", []):
+        session.client("sesv2").create_configuration_set(
+            ConfigurationSetName=resolver.name(logical))
     for logical in by_type.get("AWS::Events::EventBus", []):
         events.create_event_bus(Name=resolver.name(logical))
     for logical in by_type.get("AWS::Events::Rule", []):

@@ -54,7 +54,7 @@ class Resolver:
             return base + (".fifo" if props.get("FifoQueue") else "")
         if kind == "AWS::S3::Bucket":
             return base.lower()
-        if kind == "AWS::Events::EventBus" and "Name" in props:
+        if kind in ("AWS::Events::EventBus", "AWS::SES::ConfigurationSet") and "Name" in props:
             return str(self.resolve(props["Name"]))
         return base
 
