@@ -17,6 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--segments", type=Path, help="segment folder (default: ../segments)")
     p.add_argument("--templates", type=Path, help="template folder (default: ../templates)")
 
+    p = sub.add_parser("render", help="preview a message template for a customer")
+    p.add_argument("template", type=Path, help="a template file (templates/<id>.json)")
+    p.add_argument("--customer", type=Path, required=True,
+                   help='JSON: {"customer": {profile}, "event": {...}, "coupon": {...}, ...}')
+    p.add_argument("--shop-name", default="Shop")
+    p.add_argument("--shop-url", default="https://shop.example")
+
     p = sub.add_parser("schema", help="print the JSON Schema of a document kind")
     p.add_argument("kind", nargs="?", default="activity", choices=["activity", "segment", "event"])
 
@@ -37,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         case "schema":
             print(json.dumps(schema(args.kind), indent=2, ensure_ascii=False))
             return 0
+        case "render":
+            return render_preview(args.template, args.customer, args.shop_name, args.shop_url)
         case "demo":
             from dialogue.local.demo import run_demo
 
@@ -72,6 +81,39 @@ def validate(paths: list[Path], segments_dir: Path | None,
           f"{len(catalog.activities)} activities valid, {bad} files with problems",
           file=sys.stderr)
     return 1 if problems or missing or not files else 0
+
+
+def render_preview(template_file: Path, customer_file: Path, shop_name: str, shop_url: str) -> int:
+    """Render as send_message would; a missing value is reported as the hold-back reason."""
+    from pydantic import ValidationError
+
+    from dialogue.delivery.render import RenderError, render
+    from dialogue.engine.checks import _TemplateDocument
+
+    try:
+        template = _TemplateDocument.model_validate_json(template_file.read_text()).root
+        context = json.loads(customer_file.read_text())
+    except (OSError, ValueError, ValidationError) as e:
+        print(f"{template_file} / {customer_file}: {e}", file=sys.stderr)
+        return 2
+    context.setdefault("shop", {"name": shop_name, "url": shop_url})
+    if template.channel == "email":
+        context.setdefault("unsubscribe_url", f"{shop_url}/unsubscribe?c=preview&t=preview")
+    try:
+        rendered = render(template, context)
+    except RenderError as e:
+        print(f"held back: {e}", file=sys.stderr)
+        return 1
+    if rendered.subject is not None:
+        print(f"Subject: {rendered.subject}\n")
+    print(rendered.text.rstrip())
+    if rendered.html:
+        print(f"\n--- HTML ---\n{rendered.html.rstrip()}")
+    if template.channel == "sms":
+        from dialogue.delivery.sms import parts
+
+        print(f"\n({len(rendered.text)} characters, {parts(rendered.text)} SMS part(s))")
+    return 0
 
 
 def _documents(folder: Path) -> list[Path]:
