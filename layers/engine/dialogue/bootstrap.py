@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dialogue.ports import Clock
 from dialogue.services import EventService
@@ -50,29 +50,36 @@ def _build_event_service(settings: Settings) -> EventService:
     from botocore.config import Config
 
     from dialogue.aws.dynamo import DynamoCustomerStore
-    from dialogue.aws.s3_catalog import S3CatalogSource
     from dialogue.aws.sqs import SqsRejectedEvents
     from dialogue.observability import count, logger
 
     config = Config(retries={"mode": "standard", "max_attempts": 5})
     session = boto3.session.Session()
-
-    def report(problems: list) -> None:  # type: ignore[type-arg]
-        count("InvalidDocuments", len(problems))
-        for p in problems:
-            logger.error("invalid catalog document: %s", p)
-
     return EventService(
         store=DynamoCustomerStore(session.client("dynamodb", config=config),
                                   settings.table_name, settings.segment_shards),
-        catalogs=S3CatalogSource(session.client("s3", config=config), settings.catalog_bucket,
-                                 settings.catalog_cache_seconds, time.monotonic, report),
+        catalogs=_catalog_source(session, config, settings.catalog_bucket,
+                                 settings.catalog_cache_seconds),
         clock=_ClockProxy(),
         rejected=SqsRejectedEvents(session.client("sqs", config=config),
                                    settings.events_dead_letter_queue_url),
         count=count,
         log=logger.warning,
     )
+
+
+def _catalog_source(session: Any, config: Any, bucket: str, cache_seconds: float) -> Any:
+    """The S3 catalog, its broken documents counted and logged (file : path : reason)."""
+    from dialogue.aws.s3_catalog import S3CatalogSource
+    from dialogue.observability import count, logger
+
+    def report(problems: list[Any]) -> None:
+        count("InvalidDocuments", len(problems))
+        for p in problems:
+            logger.error("invalid catalog document: %s", p)
+
+    return S3CatalogSource(session.client("s3", config=config), bucket, cache_seconds,
+                           time.monotonic, report)
 
 
 def delivery_service() -> DeliveryService:
@@ -91,7 +98,6 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
     from dialogue.aws.jobs import DynamoJobs, DynamoRecipients
     from dialogue.aws.outcomes import EventBridgeOutcomes
     from dialogue.aws.providers import RateLimiter, SesMailer, SnsTexter
-    from dialogue.aws.s3_catalog import S3CatalogSource
     from dialogue.aws.sqs import SqsRejectedEvents
     from dialogue.delivery.plan import DeliverySettings
     from dialogue.delivery.service import DeliveryService
@@ -105,16 +111,11 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
     limiter = RateLimiter(settings.max_send_rate / settings.concurrency)
     hour, minute = (int(x) for x in settings.send_time.split(":"))
 
-    def report(problems: list) -> None:  # type: ignore[type-arg]
-        count("InvalidDocuments", len(problems))
-        for p in problems:
-            logger.error("invalid catalog document: %s", p)
-
     return DeliveryService(
         jobs=DynamoJobs(db, settings.table_name),
         recipients=DynamoRecipients(db, settings.table_name),
-        catalogs=S3CatalogSource(session.client("s3", config=config), settings.catalog_bucket,
-                                 settings.catalog_cache_seconds, time.monotonic, report),
+        catalogs=_catalog_source(session, config, settings.catalog_bucket,
+                                 settings.catalog_cache_seconds),
         mailer=SesMailer(session.client("sesv2", config=provider_config), limiter,
                          settings.configuration_set),
         texter=SnsTexter(session.client("sns", config=provider_config), limiter),
