@@ -107,14 +107,14 @@ class CountingAws(LocalAws):
         return super().client(service)
 
     def invoke(self, function: Any, event: dict[str, Any]) -> set[str]:
-        if function.handler != ON_EVENT_HANDLER:
-            return super().invoke(function, event)
-        CALLS.counting, CALLS.thread = True, threading.get_ident()
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # the handler's logs and metrics
+        with contextlib.redirect_stdout(io.StringIO()):  # every handler's logs and metrics
+            if function.handler != ON_EVENT_HANDLER:
                 return super().invoke(function, event)
-        finally:
-            CALLS.counting = False
+            CALLS.counting, CALLS.thread = True, threading.get_ident()
+            try:
+                return super().invoke(function, event)
+            finally:
+                CALLS.counting = False
 
 
 @dataclass

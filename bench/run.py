@@ -4,6 +4,8 @@
 2. Engine CPU per event (`decide`) as a multiple of parsing the event (`parse_event`), at 10
    and at 100 active activities, and how flat that is.
 3. The on_event handler's import time as a multiple of `import boto3` plus one client.
+4. send_message's AWS calls per message sent (e-mail through SES, SMS through SNS), on the
+   embedded AWS: at most one provider call and one DynamoDB write each.
 
 It reports and never asserts: a missed goal is printed as missed, with where the time goes.
 See docs/performance.md for what each figure means.
@@ -20,6 +22,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import aws_calls  # bench/ is on sys.path: it is the script's folder
+import delivery
 import engine_cpu
 import imports
 
@@ -27,6 +30,8 @@ GOAL_CALLS = 2.0  # AWS calls per event, on average
 GOAL_ENGINE = 3.0  # decide / parse_event
 GOAL_FLAT = 1.25  # (decide/parse at 100 activities) / (at 10): ten times the activities
 GOAL_IMPORT = 1.3  # handler import / (import boto3 + one client)
+GOAL_PROVIDER = 1.0  # SES/SNS calls per message sent
+GOAL_DDB_WRITES = 1.0  # DynamoDB writes per message sent
 OPERATIONS = ("GetItem", "PutItem", "TransactWriteItems", "ListObjectsV2", "GetObject",
               "SendMessage")
 S3_OPERATIONS = ("ListObjectsV2", "GetObject", "HeadObject")
@@ -110,6 +115,49 @@ def section_imports(results: dict[str, bool], profile: bool) -> None:
             print(f"     {total:7.1f}  {name} (own {own:.1f})")
 
 
+def section_delivery(customers: int, results: dict[str, bool]) -> None:
+    r = delivery.measure(customers=customers)
+    print("4. Delivery cost per message: send_message on the embedded AWS (moto server)")
+    print(f"   {r.customers} customers registered, then ordered: {r.sent} messages sent "
+          f"({r.jobs_sent('email')} e-mails after a coupon, {r.jobs_sent('sms')} SMS, "
+          f"send_immediately) in {r.invocations} invocations, {r.seconds:.0f} s; MAX_SEND_RATE "
+          f"{delivery.MAX_SEND_RATE} (the template's 14 / 2 containers would sleep: unit-tested)")
+    provider = r.per_message(delivery.PROVIDER_OPS)
+    ok = provider <= GOAL_PROVIDER
+    results["SES/SNS calls per message"] = ok
+    print(f"   SES/SNS calls per message: {provider:.2f} (goal <= {GOAL_PROVIDER:g}): "
+          f"{verdict(ok)}")
+    writes = r.per_message(delivery.DDB_WRITES)
+    ok = writes <= GOAL_DDB_WRITES
+    results["DynamoDB writes per message"] = ok
+    print(f"   DynamoDB writes per message: {writes:.2f} (goal <= {GOAL_DDB_WRITES:g}): "
+          f"{verdict(ok)}   (the claim: a conditional UpdateItem, queued -> sent)")
+    print(f"   DynamoDB reads per message: {r.per_message(delivery.DDB_READS):.2f} "
+          "(GetItem: the customer's state, the suppression list)")
+    print(f"   other calls per message: PutEvents {r.per_message(('PutEvents',)):.2f} "
+          f"(MessageSent), S3 {r.per_message(S3_OPERATIONS):.2f}, SQS "
+          f"{r.per_message(('SendMessage',)):.2f}; all calls {r.total_per_message:.2f}")
+    print("   by operation: " + ", ".join(f"{op} {r.calls[op]}" for op in delivery.OPERATIONS)
+          + "".join(f", {op} {n}" for op, n in sorted(r.calls.items())
+                    if op not in delivery.OPERATIONS))
+    provider_calls = sum(r.calls[op] for op in delivery.PROVIDER_OPS)
+    consistent = (provider_calls == r.sent == r.emails + r.sms == r.outcomes["MessageSent"]
+                  and r.emails == r.jobs_sent("email") and r.sms == r.jobs_sent("sms"))
+    print(f"   messages sent {provider_calls}, received by SES {r.emails} and SNS {r.sms}, jobs "
+          f"marked sent {r.sent} (of {sum(r.jobs.values())}), MessageSent on the bus "
+          f"{r.outcomes['MessageSent']}: {'consistent' if consistent else 'MISMATCH'}")
+    others = {k: n for k, n in r.outcomes.items() if k != "MessageSent"}
+    print("   outcome events from the table stream (OutcomePipe, not counted): "
+          + (", ".join(f"{k} {n}" for k, n in sorted(others.items())) or "none")
+          + f"; dead-lettered {r.dead_lettered}, left in the messages queue {r.queue_left}")
+    refresh = (f"{r.refreshes}: " + ", ".join(f"{op} {n}" for op, n in sorted(
+        r.refresh_ops.items()))) if r.refreshes else "none"
+    print(f"   catalog refreshes after the {r.catalog_ttl:g} s cache time: {refresh}")
+    print(f"   warm-up (cold container, catalog load counted): {sum(r.warmup.values())} calls "
+          f"for {r.warmup_sent} messages: " + ", ".join(f"{op} {n}" for op, n in sorted(
+              r.warmup.items())))
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + ln for ln in text.splitlines())
 
@@ -119,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1000, help="events for the AWS-call count")
     parser.add_argument("--catalog-cache-seconds", type=float, default=None,
                         help="override on_event's CATALOG_CACHE_SECONDS (default: the template's)")
+    parser.add_argument("--customers", type=int, default=200,
+                        help="customers for the delivery count (an e-mail and an SMS each)")
     parser.add_argument("--profile", action="store_true",
                         help="print the profiles even when the goals are met")
     args = parser.parse_args(argv)
@@ -132,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     section_engine(results, args.profile)
     print()
     section_imports(results, args.profile)
+    print()
+    section_delivery(args.customers, results)
     met = sum(results.values())
     print(f"\ngoals met: {met} of {len(results)}"
           + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))

@@ -70,7 +70,8 @@ class DynamoRecipients:
         self._db, self._table = client, table
 
     def state(self, subject: str) -> CustomerState | None:
-        item = self._db.get_item(TableName=self._table, Key=keys.state_key(subject)).get("Item")
+        item = self._db.get_item(TableName=self._table, Key=keys.state_key(subject),
+                                 ConsistentRead=True).get("Item")
         if item is None:
             return None
         return CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
