@@ -11,14 +11,14 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from dialogue import bootstrap
-from dialogue.delivery.service import job_json_from_stream_record
+from dialogue.delivery.service import job_json_from_message
 from dialogue.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
 
 
 def record_handler(record: SqsRecordModel) -> str:
-    return bootstrap.delivery_service().handle(job_json_from_stream_record(record.body))
+    return bootstrap.delivery_service().handle(job_json_from_message(record.body))
 
 
 @logger.inject_lambda_context

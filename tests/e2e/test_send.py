@@ -9,6 +9,7 @@ import json
 import os
 import random
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from dialogue import bootstrap
 from dialogue.local import readback
+from dialogue.local.demo import SimulatedClock
 
-from tests.e2e.conftest import EXAMPLES, Shop
+from tests.e2e.conftest import EXAMPLES, NOW, Shop
 
 ORDER = {"order_id": "o-1", "total": "40",
          "lines": [{"product_id": "p1", "unit_price": "40", "categories": ["Ski"]}]}
@@ -235,3 +237,26 @@ def test_a_permanent_bounce_suppresses_the_address_for_the_next_message(
     table = shop.aws.client("dynamodb").scan(TableName=shop.aws.s.name("Table"))["Items"]
     suppressed = [i for i in table if i["pk"]["S"].startswith("SUPPRESSED#")]
     assert len(suppressed) == 1 and "amelie" not in json.dumps(suppressed).lower()
+
+
+def test_a_message_for_the_daily_send_time_goes_out_once_when_its_time_comes(
+        shop: Shop, tmp_path: Path):
+    later = {**THANKS_BY_MAIL, "id": "later", "elements": [
+        *THANKS_BY_MAIL["elements"][:2],
+        {**THANKS_BY_MAIL["elements"][2], "send_immediately": False}]}
+    load(shop, tmp_path, later)
+    register(shop, "lea")
+    shop.publish("OrderPlaced", "lea", **ORDER)  # 18:00 UTC: after today's 09:00 in Paris
+    shop.deliver()
+    [job] = readback.message_jobs(shop.aws)
+    assert job["status"] == "scheduled" and mails(shop) == []
+
+    shop.aws.run_schedules()  # still the evening: nothing is due
+    assert mails(shop) == []
+
+    bootstrap.use_clock(SimulatedClock(NOW.replace(hour=8, minute=5) + timedelta(days=1)))
+    shop.aws.run_schedules()  # 09:05 in Paris the next morning
+    shop.aws.run_schedules()  # a second run releases nothing twice
+    [mail] = mails(shop)
+    assert mail["To"] == "lea@example.com"
+    assert [j["status"] for j in readback.message_jobs(shop.aws)] == ["sent"]

@@ -12,7 +12,7 @@ from dialogue.services import EventService
 from dialogue.settings import SendSettings, Settings
 
 if TYPE_CHECKING:
-    from dialogue.delivery.service import DeliveryService, SuppressionService
+    from dialogue.delivery.service import DeliveryService, ReleaseService, SuppressionService
 
 
 class SystemClock:
@@ -156,6 +156,22 @@ def _build_suppression_service() -> SuppressionService:
         raise MissingSetting("environment variable TABLE_NAME is not set")
     return SuppressionService(DynamoRecipients(boto3.client("dynamodb"), table), _ClockProxy(),
                               count)
+
+
+def release_service() -> ReleaseService:
+    """Built per call: it runs once every few minutes, and its settings are two names."""
+    import boto3
+
+    from dialogue.aws.jobs import DynamoJobs
+    from dialogue.aws.sqs import SqsRequeue
+    from dialogue.delivery.service import ReleaseService
+    from dialogue.observability import count
+    from dialogue.settings import _needs
+
+    need = _needs(os.environ)
+    return ReleaseService(DynamoJobs(boto3.client("dynamodb"), need("TABLE_NAME")),
+                          SqsRequeue(boto3.client("sqs"), need("MESSAGES_QUEUE_URL")),
+                          _ClockProxy(), count)
 
 
 class _ClockProxy:

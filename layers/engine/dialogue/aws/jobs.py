@@ -11,13 +11,16 @@ never appears).
 from __future__ import annotations
 
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from dialogue.aws import keys
+from dialogue.aws.keys import shard
 from dialogue.model.customer import CustomerState
+
+SHARDS = 8  # release index partitions per day
 
 
 class DynamoJobs:
@@ -28,6 +31,34 @@ class DynamoJobs:
         """"claimed", or the status the job already had ("sent", "failed"...)."""
         moved = self._move(job_key, "queued", "sent", at, {"provider": provider})
         return "claimed" if moved is True else str(moved)
+
+    def schedule(self, job_key: str, at: datetime, release_at: datetime) -> bool:
+        """Parked until its send time, in the release index (sharded by key: no hot day)."""
+        bucket = f"{release_at.astimezone(UTC).date().isoformat()}#{shard(job_key, SHARDS)}"
+        return self._move(job_key, "queued", "scheduled", at,
+                          {"reason": f"release at {release_at.isoformat()}",
+                           "release_bucket": bucket,
+                           "release_at": release_at.astimezone(UTC).isoformat()}) is True
+
+    def due(self, now: datetime, days_back: int = 3) -> list[str]:
+        """The payloads of scheduled jobs whose send time has come (the last few days)."""
+        out: list[str] = []
+        for back in range(days_back, -1, -1):
+            day = (now.astimezone(UTC).date() - timedelta(days=back)).isoformat()
+            for n in range(SHARDS):
+                kwargs: dict[str, Any] = {
+                    "TableName": self._table, "IndexName": "release",
+                    "KeyConditionExpression": "release_bucket = :b AND release_at <= :now",
+                    "ExpressionAttributeValues": {":b": {"S": f"{day}#{n}"},
+                                                  ":now": {"S": now.astimezone(UTC).isoformat()}},
+                }
+                while True:
+                    page = self._db.query(**kwargs)
+                    out += [item["payload"]["S"] for item in page["Items"]]
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
 
     def revert(self, job_key: str) -> None:
         self._db.update_item(
@@ -51,10 +82,17 @@ class DynamoJobs:
         values = {":expected": {"S": expected}, ":status": {"S": status},
                   ":at": {"S": at.isoformat()}, **{f":{k}": {"S": v} for k, v in extra.items()}}
         sets = ", ".join(["#s = :status", f"{status}_at = :at", *(f"#{k} = :{k}" for k in extra)])
+        update = f"SET {sets}"
+        condition = "#s = :expected"
+        if expected == "queued":  # a scheduled job whose time has come moves like a queued one
+            condition = "#s IN (:expected, :scheduled)"
+            values[":scheduled"] = {"S": "scheduled"}
+        if status != "scheduled":  # it leaves the release index
+            update += " REMOVE release_bucket"
         try:
             self._db.update_item(
-                TableName=self._table, Key=keys.job_key(job_key), UpdateExpression=f"SET {sets}",
-                ConditionExpression="#s = :expected", ExpressionAttributeNames=names,
+                TableName=self._table, Key=keys.job_key(job_key), UpdateExpression=update,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -22,3 +22,18 @@ class SqsRejectedEvents:
                                "event_id": {"DataType": "String",
                                             "StringValue": event_id or "unknown"}},
             **extra)
+
+
+class SqsRequeue:
+    """Puts released jobs back on the messages queue, ten to a call."""
+
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs, self._url = client, queue_url
+
+    def send(self, bodies: list[str]) -> None:
+        for i in range(0, len(bodies), 10):
+            chunk = bodies[i:i + 10]
+            result = self._sqs.send_message_batch(QueueUrl=self._url, Entries=[
+                {"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)])
+            if result.get("Failed"):  # the next run releases them again; say so now
+                raise RuntimeError(f"{len(result['Failed'])} released jobs not queued")

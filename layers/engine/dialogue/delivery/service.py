@@ -42,6 +42,7 @@ class Delivered(StrEnum):
 
 class Jobs(Protocol):
     def claim(self, job_key: str, at: Any, provider: str) -> str: ...
+    def schedule(self, job_key: str, at: Any, release_at: Any) -> bool: ...
     def revert(self, job_key: str) -> None: ...
     def finish(self, job_key: str, status: str, at: Any, reason: str,
                expected: str = "queued") -> bool: ...
@@ -89,8 +90,7 @@ class DeliveryService:
         decision = plan(job, state, suppressed, template, now, self.settings)
         match decision:
             case Schedule():
-                done = self.jobs.finish(job.key, "scheduled", now,
-                                        f"release at {decision.release_at.isoformat()}")
+                done = self.jobs.schedule(job.key, now, decision.release_at)
                 return self._outcome(Delivered.SCHEDULED if done else Delivered.DUPLICATE)
             case Suppress() | Hold():
                 status = "suppressed" if isinstance(decision, Suppress) else "held"
@@ -159,6 +159,34 @@ class SuppressionService:
         return len(found)
 
 
-def job_json_from_stream_record(body: str) -> str:
-    """The job's JSON, from an OutboxPipe message (a DynamoDB stream record)."""
-    return str(json.loads(body)["dynamodb"]["NewImage"]["payload"]["S"])
+class DueJobs(Protocol):
+    def due(self, now: Any) -> list[str]: ...
+
+
+class Requeue(Protocol):
+    def send(self, bodies: list[str]) -> None: ...
+
+
+@dataclass
+class ReleaseService:
+    """Every few minutes: scheduled messages whose send time has come go back on the queue.
+    Releasing one twice is harmless: send_message's claim lets it go once."""
+
+    jobs: DueJobs
+    queue: Requeue
+    clock: Clock
+    count: Callable[[str, int], None]
+
+    def release(self) -> int:
+        due = self.jobs.due(self.clock.now())
+        self.queue.send(due)
+        self.count("MessagesReleased", len(due))
+        return len(due)
+
+
+def job_json_from_message(body: str) -> str:
+    """The job's JSON: from an OutboxPipe message (a DynamoDB stream record), or as released."""
+    message = json.loads(body)
+    if "dynamodb" in message:
+        return str(message["dynamodb"]["NewImage"]["payload"]["S"])
+    return body

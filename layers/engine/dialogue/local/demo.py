@@ -7,7 +7,7 @@ import logging
 import signal
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,35 @@ def run_demo(activities: Path, segments: Path, events: Path) -> int:
             with contextlib.redirect_stdout(io.StringIO()):  # the functions' JSON logs and metrics
                 aws.drain()
             print(f"{day.stem}: {len(batch)} events published to EventBridge and processed")
+            morning = _next_send_time(last, aws)
+            bootstrap.use_clock(SimulatedClock(morning))
+            before = len(readback.sent_emails(aws)) + len(readback.sent_sms(aws))
+            with contextlib.redirect_stdout(io.StringIO()):
+                aws.run_schedules()
+            released = len(readback.sent_emails(aws)) + len(readback.sent_sms(aws)) - before
+            print(f"{'':10}  {morning:%Y-%m-%d %H:%M} UTC, the daily send time: "
+                  f"{released} scheduled messages sent")
         print()
         _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()})
     finally:
         aws.stop()
         bootstrap.use_clock(bootstrap.SystemClock())
     return 0
+
+
+def _next_send_time(after: datetime, aws: LocalAws) -> datetime:
+    """The first daily send time (the template's SendTime in SendTimeZone) after `after`,
+    plus the release function's 15 minutes at most."""
+    from zoneinfo import ZoneInfo
+
+    params = aws.s.resolver.parameters
+    zone = ZoneInfo(params.get("SendTimeZone", "UTC"))
+    hour, minute = (int(x) for x in params.get("SendTime", "09:00").split(":"))
+    local = after.astimezone(zone)
+    release = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if release <= local:
+        release += timedelta(days=1)
+    return (release + timedelta(minutes=15)).astimezone(UTC)
 
 
 def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[str, str]) -> None:

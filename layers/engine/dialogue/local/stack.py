@@ -22,10 +22,11 @@ class Function:
     logical: str
     code_dir: Path
     handler: str  # module.function
-    queue_url: str
+    queue_url: str  # "" for a function on a schedule
     queue_arn: str
     batch_size: int
     environment: dict[str, str]
+    schedule: str | None = None  # "rate(15 minutes)": moto never fires it, the runtime does
 
 
 @dataclass
@@ -155,6 +156,14 @@ def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Fun
            **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
     out = []
     for source in props.get("Events", {}).values():
+        if source.get("Type") in ("Schedule", "ScheduleV2"):
+            out.append(Function(
+                logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
+                handler=props["Handler"], queue_url="", queue_arn="", batch_size=0,
+                environment={k: str(v) for k, v in env.items()},
+                schedule=source["Properties"].get("Schedule")
+                or source["Properties"].get("ScheduleExpression")))
+            continue
         if source.get("Type") != "SQS":
             continue
         queue_arn = resolver.resolve(source["Properties"]["Queue"])
