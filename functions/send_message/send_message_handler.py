@@ -1,7 +1,8 @@
-"""send_message: message jobs from the messages queue (outbox rows relayed by OutboxPipe).
+"""send_message: message jobs from the messages queue (outbox rows relayed by OutboxPipe, or
+released at the daily send time).
 
 Each job is sent, suppressed, held back or scheduled exactly once; a provider that is throttled
-or down fails only its record, which the queue brings back later.
+or down fails only its record, which comes back after an exponential back-off.
 """
 
 from aws_lambda_powertools.utilities.batch import (
@@ -18,7 +19,9 @@ processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
 
 
 def record_handler(record: SqsRecordModel) -> str:
-    return bootstrap.delivery_service().handle(job_json_from_message(record.body))
+    retry = bootstrap.retry_later(record.receiptHandle,
+                                  int(record.attributes.ApproximateReceiveCount))
+    return bootstrap.delivery_service().handle(job_json_from_message(record.body), retry)
 
 
 @logger.inject_lambda_context

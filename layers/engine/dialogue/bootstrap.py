@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ _clock: Clock = SystemClock()
 _event_service: EventService | None = None
 _delivery_service: DeliveryService | None = None
 _suppression_service: SuppressionService | None = None
+_backoff: Any = None
 
 
 def use_clock(clock: Clock) -> None:
@@ -34,8 +36,8 @@ def use_clock(clock: Clock) -> None:
 
 def reset() -> None:
     """Forget built services (the local runtime calls it when it creates a new stack)."""
-    global _event_service, _delivery_service, _suppression_service
-    _event_service = _delivery_service = _suppression_service = None
+    global _event_service, _delivery_service, _suppression_service, _backoff
+    _event_service = _delivery_service = _suppression_service = _backoff = None
 
 
 def event_service() -> EventService:
@@ -156,6 +158,21 @@ def _build_suppression_service() -> SuppressionService:
         raise MissingSetting("environment variable TABLE_NAME is not set")
     return SuppressionService(DynamoRecipients(boto3.client("dynamodb"), table), _ClockProxy(),
                               count)
+
+
+def retry_later(receipt_handle: str, receive_count: int) -> Callable[[], None]:
+    """For send_message: what to call when a provider said "not now"."""
+    from dialogue.aws.sqs import SqsBackoff
+
+    global _backoff
+    if _backoff is None:
+        import boto3
+
+        from dialogue.settings import _needs
+
+        _backoff = SqsBackoff(boto3.client("sqs"), _needs(os.environ)("MESSAGES_QUEUE_URL"))
+    backoff = _backoff
+    return lambda: backoff.later(receipt_handle, receive_count)
 
 
 def release_service() -> ReleaseService:

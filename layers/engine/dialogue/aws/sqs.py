@@ -37,3 +37,19 @@ class SqsRequeue:
                 {"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)])
             if result.get("Failed"):  # the next run releases them again; say so now
                 raise RuntimeError(f"{len(result['Failed'])} released jobs not queued")
+
+
+def backoff_seconds(receive_count: int) -> int:
+    """15 s, 30 s, 1 min, 2 min… at most 15 min: a throttled provider gets room to recover."""
+    return int(min(15 * 2 ** max(receive_count - 1, 0), 900))
+
+
+class SqsBackoff:
+    """Makes one received message visible again only after its back-off."""
+
+    def __init__(self, client: Any, queue_url: str):
+        self._sqs, self._url = client, queue_url
+
+    def later(self, receipt_handle: str, receive_count: int) -> None:
+        self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=receipt_handle,
+                                            VisibilityTimeout=backoff_seconds(receive_count))

@@ -79,8 +79,9 @@ class DeliveryService:
     count: Callable[[str, int], None]
     log: Callable[..., None]
 
-    def handle(self, job_json: str) -> Delivered:
-        """Transient provider errors raise (the queue retries); permanent ones dead-letter."""
+    def handle(self, job_json: str, retry_later: Callable[[], None] | None = None) -> Delivered:
+        """Transient provider errors raise (the queue retries, after `retry_later` set the
+        back-off); permanent ones dead-letter."""
         job = MessageQueued.model_validate_json(job_json)
         now = self.clock.now()
         state = self.recipients.state(job.subject)
@@ -99,10 +100,11 @@ class DeliveryService:
                     self.log("message %s %s: %s", job.key, status, decision.reason)
                 return self._outcome(Delivered(status) if done else Delivered.DUPLICATE)
             case Email() | Sms():
-                return self._send(job, job_json, decision, now)
+                return self._send(job, job_json, decision, now, retry_later)
         raise AssertionError(decision)  # pragma: no cover - every plan is handled above
 
-    def _send(self, job: MessageQueued, job_json: str, message: Email | Sms, now: Any) -> Delivered:
+    def _send(self, job: MessageQueued, job_json: str, message: Email | Sms, now: Any,
+              retry_later: Callable[[], None] | None) -> Delivered:
         provider = "ses" if isinstance(message, Email) else "sns"
         claim = self.jobs.claim(job.key, now, provider)
         if claim == "sent":  # sent before; its MessageSent may not have reached the bus
@@ -114,6 +116,8 @@ class DeliveryService:
         except ProviderUnavailable:
             self.jobs.revert(job.key)  # it did not go: the queue brings it back
             self.count("ProviderRetries", 1)
+            if retry_later is not None:
+                retry_later()
             raise
         except ProviderRejected as e:
             return self._fail(job, job_json, now, f"{provider} refused it: {e}")

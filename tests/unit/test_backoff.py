@@ -1,0 +1,27 @@
+"""A throttled message comes back later and later, never hammering the provider."""
+
+from dialogue.aws.sqs import backoff_seconds
+from dialogue.delivery.providers_port import ProviderUnavailable
+
+from tests.unit.test_delivery import customer, job, world
+
+
+def test_backoff_doubles_from_15_seconds_up_to_15_minutes() -> None:
+    assert [backoff_seconds(n) for n in range(1, 9)] == [15, 30, 60, 120, 240, 480, 900, 900]
+
+
+def test_a_provider_saying_not_now_sets_the_backoff_and_the_job_waits_queued() -> None:
+    w = world(customer())
+    w.mailer.failures.append(ProviderUnavailable("Throttling"))
+    queued, later = job(), []
+
+    try:
+        w.service.handle(queued.model_dump_json(), retry_later=lambda: later.append(1))
+    except ProviderUnavailable:
+        pass
+    else:
+        raise AssertionError("the record must fail so that the queue brings it back")
+
+    assert later == [1] and w.jobs.get(queued.key) == "queued"
+    assert w.service.handle(queued.model_dump_json(), retry_later=lambda: later.append(2)) == "sent"
+    assert later == [1]  # a send that goes through asks for no back-off
