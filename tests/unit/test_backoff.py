@@ -25,3 +25,11 @@ def test_a_provider_saying_not_now_sets_the_backoff_and_the_job_waits_queued() -
     assert later == [1] and w.jobs.get(queued.key) == "queued"
     assert w.service.handle(queued.model_dump_json(), retry_later=lambda: later.append(2)) == "sent"
     assert later == [1]  # a send that goes through asks for no back-off
+
+
+def test_each_reason_for_not_sending_is_counted_by_kind() -> None:
+    from dialogue.model.customer import ConsentState
+
+    w = world(customer(consent=ConsentState(email=False, sms=False)))
+    assert w.service.handle(job().model_dump_json()) == "suppressed"
+    assert w.counts["Suppressed_no_consent"] == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +55,8 @@ class Sms:
 @dataclass(frozen=True)
 class Suppress:
     reason: str
+    # the metric it is counted under: no_consent, no_address, suppressed, unknown_customer
+    kind: str = field(default="other", compare=False)
 
 
 @dataclass(frozen=True)
@@ -103,20 +105,21 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
         if now < release:
             return Schedule(release)
     if state is None:
-        return Suppress("unknown customer")
+        return Suppress("unknown customer", "unknown_customer")
     if template is None:
         return Hold(f"template {job.template!r} does not exist")
     if template.channel != job.channel:
         return Hold(f"template {job.template!r} is for {template.channel}, not {job.channel}")
     consent = state.consent.email if job.channel == "email" else state.consent.sms
     if not consent:
-        return Suppress(f"no {job.channel} marketing consent")
+        return Suppress(f"no {job.channel} marketing consent", "no_consent")
     address = address_of(job, state)
     if address is None:
         what = "e-mail address" if job.channel == "email" else "valid phone number"
-        return Suppress(f"no {what}")
+        return Suppress(f"no {what}", "no_address")
     if suppressed:
-        return Suppress("address suppressed after a bounce, a complaint or an unsubscribe")
+        return Suppress("address suppressed after a bounce, a complaint or an unsubscribe",
+                        "suppressed")
     unsubscribe = _unsubscribe_url(state.subject, settings)
     context = _context(job, state, settings, unsubscribe if job.channel == "email" else None)
     try:

@@ -98,6 +98,8 @@ class DeliveryService:
                 done = self.jobs.finish(job.key, status, now, decision.reason)
                 if done:
                     self.log("message %s %s: %s", job.key, status, decision.reason)
+                    kind = decision.kind if isinstance(decision, Suppress) else "template"
+                    self.count(f"{status.title()}_{kind}", 1)
                 return self._outcome(Delivered(status) if done else Delivered.DUPLICATE)
             case Email() | Sms():
                 return self._send(job, job_json, decision, now, retry_later)
