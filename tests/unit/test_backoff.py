@@ -33,3 +33,23 @@ def test_each_reason_for_not_sending_is_counted_by_kind() -> None:
     w = world(customer(consent=ConsentState(email=False, sms=False)))
     assert w.service.handle(job().model_dump_json()) == "suppressed"
     assert w.counts["Suppressed_no_consent"] == 1
+
+
+def test_ses_bounces_complaints_and_unsubscribes_name_the_addresses_to_suppress() -> None:
+    from dialogue.delivery.suppression import addresses_to_suppress
+
+    assert addresses_to_suppress("Email Bounced", {"bounce": {
+        "bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "A@x.com"}]}}) == [
+        ("a@x.com", "permanent bounce (General)")]
+    assert addresses_to_suppress("Email Bounced", {"bounce": {
+        "bounceType": "Transient", "bouncedRecipients": [{"emailAddress": "a@x.com"}]}}) == []
+    assert addresses_to_suppress("Email Complaint Received", {"complaint": {
+        "complainedRecipients": [{"emailAddress": "b@x.com"}]}}) == [("b@x.com", "complaint")]
+    assert addresses_to_suppress("Email Subscribed", {
+        "mail": {"destination": ["c@x.com"]},
+        "subscription": {"newTopicPreferences": {"unsubscribeAll": True}}}) == [
+        ("c@x.com", "unsubscribe")]
+    assert addresses_to_suppress("Email Subscribed", {
+        "mail": {"destination": ["c@x.com"]},
+        "subscription": {"newTopicPreferences": {"unsubscribeAll": False}}}) == []
+    assert addresses_to_suppress("Email Delivered", {}) == []

@@ -1,8 +1,11 @@
 """Which addresses an SES event says must not be written to again.
 
 SES publishes to the default EventBridge bus (a configuration set's EventBridge destination):
-`Email Bounced` (only a permanent bounce suppresses: a soft one may pass tomorrow) and
-`Email Complaint Received` (the customer marked the mail as spam).
+`Email Bounced` (only a permanent bounce suppresses: a soft one may pass tomorrow),
+`Email Complaint Received` (the customer marked the mail as spam) and `Email Subscribed` when
+the customer unsubscribed from everything through SES's own subscription management. (The
+shop's unsubscribe page, the link in every e-mail, turns the e-mail consent off instead, with a
+CustomerUpdated event.)
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ def addresses_to_suppress(detail_type: str, detail: dict[str, Any]) -> list[tupl
     elif detail_type == "Email Complaint Received":
         reason = "complaint"
         recipients = (detail.get("complaint") or {}).get("complainedRecipients") or []
+    elif detail_type == "Email Subscribed":  # SES subscription management: "unsubscribe all"
+        preferences = (detail.get("subscription") or {}).get("newTopicPreferences") or {}
+        if not preferences.get("unsubscribeAll"):
+            return []
+        reason = "unsubscribe"
+        recipients = [{"emailAddress": a} for a in (detail.get("mail") or {}).get("destination")
+                      or [] if isinstance(a, str)]
     else:
         return []
     return [(r["emailAddress"].strip().lower(), reason)
