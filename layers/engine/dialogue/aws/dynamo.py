@@ -8,7 +8,6 @@ Message jobs are outbox rows: the table's stream relays them to the messages que
 
 from __future__ import annotations
 
-import json
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,9 +135,3 @@ class DynamoCustomerStore:
 
 def _epoch(at: datetime) -> str:
     return str(int(at.timestamp()))
-
-
-def job_from_stream_record(body: str) -> dict[str, Any]:
-    """The message job carried by an OutboxPipe message (a DynamoDB stream record)."""
-    record = json.loads(body)
-    return json.loads(record["dynamodb"]["NewImage"]["payload"]["S"])
