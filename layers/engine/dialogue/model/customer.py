@@ -6,7 +6,7 @@ are bounded (newest kept) so the item stays far below DynamoDB's 400 KB.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -113,6 +113,8 @@ class CustomerState(Record):
     segments: dict[str, Membership] = {}
     segment_history: list[SegmentChange] = []
     journeys: dict[str, Journey] = {}
+    # The shop-local day of the last daily check applied: a re-run of that day changes nothing.
+    last_daily: date | None = None
     processed: list[str] = Field(default=[], description="recent event ids, for exactly-once")
 
     @property
