@@ -22,7 +22,7 @@ EXAMPLES = ROOT / "examples"
 NOW = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_aws() -> Iterator[LocalAws]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     aws = LocalAws().start()

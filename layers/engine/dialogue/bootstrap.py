@@ -14,6 +14,13 @@ from dialogue.settings import SendSettings, Settings
 
 if TYPE_CHECKING:
     from dialogue.delivery.service import DeliveryService, ReleaseService, SuppressionService
+    from dialogue.services import (
+        ArmService,
+        DailyCheck,
+        DailyWorker,
+        SegmentRefresh,
+        WakeService,
+    )
 
 
 class SystemClock:
@@ -26,6 +33,7 @@ _event_service: EventService | None = None
 _delivery_service: DeliveryService | None = None
 _suppression_service: SuppressionService | None = None
 _backoff: Any = None
+_built: dict[str, Any] = {}  # the time and segment services, by name
 
 
 def use_clock(clock: Clock) -> None:
@@ -38,6 +46,15 @@ def reset() -> None:
     """Forget built services (the local runtime calls it when it creates a new stack)."""
     global _event_service, _delivery_service, _suppression_service, _backoff
     _event_service = _delivery_service = _suppression_service = _backoff = None
+    _built.clear()
+
+
+def _once(name: str, build: Callable[[], Any]) -> Any:
+    """A service built on a container's first call and kept while the container lives (its
+    catalog is re-read when its cache time is up)."""
+    if name not in _built:
+        _built[name] = build()
+    return _built[name]
 
 
 def event_service() -> EventService:
@@ -51,15 +68,13 @@ def _build_event_service(settings: Settings) -> EventService:
     import boto3
     from botocore.config import Config
 
-    from dialogue.aws.dynamo import DynamoCustomerStore
     from dialogue.aws.sqs import SqsRejectedEvents
     from dialogue.observability import count, logger
 
     config = Config(retries={"mode": "standard", "max_attempts": 5})
     session = boto3.session.Session()
     return EventService(
-        store=DynamoCustomerStore(session.client("dynamodb", config=config),
-                                  settings.table_name, settings.segment_shards),
+        store=_store(session.client("dynamodb", config=config), settings),
         catalogs=_catalog_source(session, config, settings.catalog_bucket,
                                  settings.catalog_cache_seconds),
         clock=_ClockProxy(),
@@ -68,6 +83,18 @@ def _build_event_service(settings: Settings) -> EventService:
         count=count,
         log=logger.warning,
     )
+
+
+def _store(db: Any, settings: Settings) -> Any:
+    from zoneinfo import ZoneInfo
+
+    from dialogue.aws.dynamo import DynamoCustomerStore
+
+    return DynamoCustomerStore(db, settings.table_name, settings.segment_shards,
+                               customers_table=settings.customers_table,
+                               bucket_minutes=settings.timer_bucket_minutes,
+                               timer_shards=settings.timer_shards,
+                               zone=ZoneInfo(settings.time_zone))
 
 
 def _catalog_source(session: Any, config: Any, bucket: str, cache_seconds: float) -> Any:
@@ -115,7 +142,7 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
 
     return DeliveryService(
         jobs=DynamoJobs(db, settings.table_name),
-        recipients=DynamoRecipients(db, settings.table_name),
+        recipients=DynamoRecipients(db, settings.table_name, settings.customers_table),
         catalogs=_catalog_source(session, config, settings.catalog_bucket,
                                  settings.catalog_cache_seconds),
         mailer=SesMailer(session.client("sesv2", config=provider_config), limiter,
@@ -156,7 +183,8 @@ def _build_suppression_service() -> SuppressionService:
         from dialogue.settings import MissingSetting
 
         raise MissingSetting("environment variable TABLE_NAME is not set")
-    return SuppressionService(DynamoRecipients(boto3.client("dynamodb"), table), _ClockProxy(),
+    recipients = DynamoRecipients(boto3.client("dynamodb"), table, table)
+    return SuppressionService(recipients, _ClockProxy(),
                               count)
 
 
@@ -183,12 +211,135 @@ def release_service() -> ReleaseService:
     from dialogue.aws.sqs import SqsRequeue
     from dialogue.delivery.service import ReleaseService
     from dialogue.observability import count
-    from dialogue.settings import _needs
+    from dialogue.settings import _needs, check_send_time
 
     need = _needs(os.environ)
+    check_send_time(os.environ.get("DAILY_CHECK_TIME", "00:00"),
+                    os.environ.get("SEND_TIME", "23:59"))
     return ReleaseService(DynamoJobs(boto3.client("dynamodb"), need("TABLE_NAME")),
                           SqsRequeue(boto3.client("sqs"), need("MESSAGES_QUEUE_URL")),
                           _ClockProxy(), count)
+
+
+def wake_service() -> WakeService:
+    return _once("wake", _build_wake_service)  # type: ignore[no-any-return]
+
+
+def _build_wake_service() -> WakeService:
+    from dialogue.aws.timers import DynamoTimers
+    from dialogue.observability import count
+    from dialogue.services import WakeService
+
+    settings, db, session, config = _time_parts()
+    return WakeService(store=_store(db, settings), timers=DynamoTimers(db, settings.table_name),
+                       catalogs=_catalog_source(session, config, settings.catalog_bucket,
+                                                settings.catalog_cache_seconds),
+                       clock=_ClockProxy(), count=count,
+                       threads=int(os.environ.get("WORKER_THREADS", "8")))
+
+
+def arm_service() -> ArmService:
+    return _once("arm", _build_arm_service)  # type: ignore[no-any-return]
+
+
+def _build_arm_service() -> ArmService:
+    import boto3
+
+    from dialogue.aws.timers import StepFunctionsWaker
+    from dialogue.observability import count
+    from dialogue.services import ArmService
+    from dialogue.settings import _needs
+
+    need = _needs(os.environ)
+    return ArmService(StepFunctionsWaker(boto3.client("stepfunctions"),
+                                         need("WAKE_STATE_MACHINE_ARN"), int(need("TIMER_SHARDS"))),
+                      _ClockProxy(), count)
+
+
+def daily_check() -> DailyCheck:
+    return _once("daily_check", _build_daily_check)  # type: ignore[no-any-return]
+
+
+def _build_daily_check() -> DailyCheck:
+    from zoneinfo import ZoneInfo
+
+    from dialogue.aws.scan import DynamoDailyRuns, SqsWork
+    from dialogue.observability import count
+    from dialogue.services import DailyCheck
+    from dialogue.settings import _needs, check_send_time
+
+    need = _needs(os.environ)
+    check_send_time(need("DAILY_CHECK_TIME"), need("SEND_TIME"))
+    settings, db, session, _ = _time_parts()
+    return DailyCheck(runs=DynamoDailyRuns(db, settings.table_name),
+                      work=SqsWork(session.client("sqs"), need("DAILY_QUEUE_URL")),
+                      clock=_ClockProxy(), zone=ZoneInfo(need("TIME_ZONE")),
+                      segments=int(need("DAILY_SCAN_SEGMENTS")), count=count)
+
+
+def daily_worker() -> DailyWorker:
+    return _once("daily_worker", _build_daily_worker)  # type: ignore[no-any-return]
+
+
+def _build_daily_worker() -> DailyWorker:
+    from zoneinfo import ZoneInfo
+
+    from dialogue.aws.scan import DynamoCustomerScan, SqsWork
+    from dialogue.observability import count
+    from dialogue.services import DailyWorker
+    from dialogue.settings import _needs
+
+    need = _needs(os.environ)
+    settings, db, session, config = _time_parts()
+    return DailyWorker(store=_store(db, settings),
+                       scan=DynamoCustomerScan(db, settings.customers_table),
+                       work=SqsWork(session.client("sqs"), need("DAILY_QUEUE_URL")),
+                       catalogs=_catalog_source(session, config, settings.catalog_bucket,
+                                                settings.catalog_cache_seconds),
+                       clock=_ClockProxy(), zone=ZoneInfo(need("TIME_ZONE")), count=count,
+                       threads=int(os.environ.get("WORKER_THREADS", "8")))
+
+
+def segment_refresh() -> SegmentRefresh:
+    return _once("segment_refresh", _build_segment_refresh)  # type: ignore[no-any-return]
+
+
+def _build_segment_refresh() -> SegmentRefresh:
+    import json
+
+    from dialogue.aws.scan import SqsWork
+    from dialogue.observability import count
+    from dialogue.services import SegmentRefresh
+    from dialogue.settings import _needs
+
+    need = _needs(os.environ)
+    settings, _, session, _ = _time_parts()
+    s3 = session.client("s3")
+
+    def segment_id(key: str) -> str | None:
+        try:
+            doc = json.loads(s3.get_object(Bucket=settings.catalog_bucket, Key=key)["Body"].read())
+        except (ValueError, s3.exceptions.NoSuchKey):
+            return None  # a broken file is reported by the catalog loader, not refreshed
+        if not isinstance(doc, dict) or doc.get("kind") != "rule":
+            return None  # managed segments change only through activities
+        value = doc.get("id")
+        return value if isinstance(value, str) else None
+
+    return SegmentRefresh(work=SqsWork(session.client("sqs"), need("DAILY_QUEUE_URL")),
+                          segment_id=segment_id, clock=_ClockProxy(),
+                          segments=int(need("DAILY_SCAN_SEGMENTS")), count=count)
+
+
+def _time_parts() -> tuple[Settings, Any, Any, Any]:
+    import boto3
+    from botocore.config import Config
+
+    settings = Settings.from_env(os.environ)
+    config = Config(retries={"mode": "standard", "max_attempts": 5},
+                    max_pool_connections=int(os.environ.get("WORKER_THREADS", "8")) + 2)
+    session = boto3.session.Session()
+    return settings, session.client("dynamodb", config=config), session, config
 
 
 class _ClockProxy:

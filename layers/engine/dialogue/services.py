@@ -1,4 +1,7 @@
-"""Use cases. `EventService.handle`: one shop event in, state and effects committed once."""
+"""Use cases: a shop event (`EventService`), a wait's end (`WakeService`), the daily check
+(`DailyCheck` fans out, `DailyWorker` checks a scan segment). Each loads a customer's state,
+asks the pure core for a decision and commits it once, conditionally on the version it read.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,22 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from dialogue.engine.decide import decide
+from dialogue.engine import segments as segment_rules
+from dialogue.engine.catalog import Catalog
+from dialogue.engine.daily import daily
+from dialogue.engine.decide import Decision, decide, writable
+from dialogue.engine.timers import TimerRef
+from dialogue.engine.wake import wake
+from dialogue.model.customer import CustomerState
 from dialogue.model.events import UnknownEventType, event_errors, parse_event
 from dialogue.ports import CatalogSource, Clock, Conflict, CustomerStore, RejectedEvents
 
@@ -55,23 +68,164 @@ class EventService:
             self.log("rejected event %s: %s", event_id, "; ".join(reasons))
             return Outcome.REJECTED
         catalog = self.catalogs.catalog()
-        for attempt in range(self.max_attempts):
-            state = self.store.load(event.subject)
-            decision = decide(state, event, catalog, self.clock.now())
-            if decision.duplicate:
-                self.count("EventsDuplicate", 1)
-                return Outcome.DUPLICATE
-            try:
-                self.store.commit(decision.state, decision.effects)
-            except Conflict:
-                self.count("WriteConflicts", 1)
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter before re-reading
-                continue
-            self.count("EventsApplied", 1)
-            for kind, n in Counter(e.type for e in decision.effects).items():
-                self.count(f"Effects_{kind}", n)
-            return Outcome.APPLIED
-        raise TooManyConflicts(f"event {event.id}: {self.max_attempts} write conflicts")
+        decision = apply(self.store, event.subject,
+                         lambda state: decide(state, event, catalog, self.clock.now()),
+                         self.count, self.max_attempts)
+        if decision is None:
+            self.count("EventsDuplicate", 1)
+            return Outcome.DUPLICATE
+        self.count("EventsApplied", 1)
+        return Outcome.APPLIED
+
+
+def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], Decision],
+          count: Callable[[str, int], None], max_attempts: int = 6,
+          first: CustomerState | None = None) -> Decision | None:
+    """Decide and commit, re-reading and deciding again on a write conflict; None when the
+    decision had nothing to write. `first` is a state already read (the daily scan's page)."""
+    for attempt in range(max_attempts):
+        state = first if first is not None else store.load(subject)
+        first = None
+        decision = step(state)
+        if decision.duplicate:
+            return None
+        try:
+            store.commit(decision.state, decision.effects)
+        except Conflict:
+            count("WriteConflicts", 1)
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter before re-reading
+            continue
+        for kind, n in Counter(e.type for e in decision.effects).items():
+            count(f"Effects_{kind}", n)
+        return decision
+    raise TooManyConflicts(f"{subject}: {max_attempts} write conflicts")
+
+
+class TimerSource(Protocol):
+    def page(self, bucket: str, shard: int, cursor: dict[str, Any] | None,
+             limit: int = 200) -> tuple[list[TimerRef], dict[str, Any] | None]: ...
+
+
+class CustomerScan(Protocol):
+    def page(self, segment: int, total: int, cursor: dict[str, Any] | None,
+             limit: int = 500) -> tuple[list[CustomerState], dict[str, Any] | None, float]: ...
+
+
+class Work(Protocol):
+    def send(self, items: list[dict[str, Any]]) -> None: ...
+
+
+class DailyRuns(Protocol):
+    def claim(self, day: str, at: str, segments: int) -> bool: ...
+
+
+TimeLeft = Callable[[], float]  # seconds this invocation may still run
+MARGIN_SECONDS = 60.0  # stop a page early enough to hand the rest on
+
+
+@dataclass
+class WakeService:
+    """A bucket shard's timers, at the bucket's end: each customer goes on from their wait."""
+
+    store: CustomerStore
+    timers: TimerSource
+    catalogs: CatalogSource
+    clock: Clock
+    count: Callable[[str, int], None]
+    threads: int = 8
+
+    def wake_shard(self, bucket: str, shard: int, cursor: dict[str, Any] | None,
+                   time_left: TimeLeft) -> dict[str, Any]:
+        catalog = self.catalogs.catalog()
+        # The execution woke at the bucket's end: nobody in it is early, whatever this clock says.
+        ends = datetime.fromisoformat(bucket.replace("Z", "+00:00"))
+        woken = 0
+        while True:
+            timers, cursor = self.timers.page(bucket, shard, cursor)
+            now = max(self.clock.now(), ends)
+
+            def one(timer: TimerRef, now: datetime = now) -> bool:
+                return apply(self.store, timer.subject,
+                             lambda state: wake(state, catalog, timer, now), _no_count) is not None
+
+            with ThreadPoolExecutor(self.threads) as pool:
+                results = list(pool.map(one, timers))
+            woken += sum(results)
+            self.count("TimersRead", len(timers))
+            self.count("CustomersWoken", sum(results))
+            if cursor is None:
+                return {"more": False, "woken": woken}
+            if time_left() < MARGIN_SECONDS:
+                return {"more": True, "cursor": cursor, "woken": woken}
+
+
+def _no_count(name: str, n: int) -> None:
+    """Worker threads do not touch the (not thread-safe) metrics; totals are counted after."""
+
+
+@dataclass
+class DailyCheck:
+    """The daily check's start: one work item per scan segment, once per shop-local day."""
+
+    runs: DailyRuns
+    work: Work
+    clock: Clock
+    zone: ZoneInfo
+    segments: int
+    count: Callable[[str, int], None]
+
+    def start(self) -> dict[str, Any]:
+        now = self.clock.now()
+        day = now.astimezone(self.zone).date().isoformat()
+        if not self.runs.claim(day, now.isoformat(), self.segments):
+            return {"day": day, "started": False}  # the schedule fired twice
+        self.work.send([{"day": day, "segment": n, "total": self.segments}
+                        for n in range(self.segments)])
+        self.count("DailyScanSegments", self.segments)
+        return {"day": day, "started": True, "segments": self.segments}
+
+
+@dataclass
+class DailyWorker:
+    """One scan segment of the customers table through the daily check; what is left when time
+    runs short is handed to the next worker as a cursor."""
+
+    store: CustomerStore
+    scan: CustomerScan
+    work: Work
+    catalogs: CatalogSource
+    clock: Clock
+    zone: ZoneInfo
+    count: Callable[[str, int], None]
+    threads: int = 8
+
+    def handle(self, item: dict[str, Any], time_left: TimeLeft) -> dict[str, Any]:
+        catalog = self.catalogs.catalog()
+        cursor, checked, changed, units = item.get("cursor"), 0, 0, 0.0
+        refresh: list[str] | None = item.get("refresh")
+        while True:
+            states, cursor, read = self.scan.page(item["segment"], item["total"], cursor)
+            now = self.clock.now()
+
+            def step(state: CustomerState, now: datetime = now) -> Decision:
+                if refresh is not None:  # "refresh now" of named segments, not the daily check
+                    return refresh_now(state, catalog, now, refresh)
+                return daily(state, catalog, now, self.zone)
+
+            def one(state: CustomerState, step: Callable[..., Decision] = step) -> bool:
+                return apply(self.store, state.subject, step, _no_count, first=state) is not None
+
+            with ThreadPoolExecutor(self.threads) as pool:
+                changed += sum(pool.map(one, states))
+            checked, units = checked + len(states), units + read
+            if cursor is None or time_left() < MARGIN_SECONDS:
+                break
+        if cursor is not None:
+            self.work.send([{**item, "cursor": cursor}])
+        self.count("CustomersChecked", checked)
+        self.count("CustomersChanged", changed)
+        return {"checked": checked, "changed": changed, "read_units": units,
+                "more": cursor is not None}
 
 
 def _event_id(body: str) -> str | None:
@@ -82,3 +236,54 @@ def _event_id(body: str) -> str | None:
         return None
     value = raw.get("id") if isinstance(raw, dict) else None
     return value if isinstance(value, str) else None
+
+
+def refresh_now(state: CustomerState, catalog: Catalog, now: datetime,
+                segments: list[str]) -> Decision:
+    """Only the named rule-based segments, now (a new or changed segment, or on demand)."""
+    state = writable(state)
+    effects = segment_rules.refresh(state, catalog, now, only=set(segments))
+    return Decision(state=state, effects=effects, duplicate=not effects)
+
+
+@dataclass
+class SegmentRefresh:
+    """Named segments refreshed over every customer, through the daily check's workers."""
+
+    work: Work
+    segment_id: Callable[[str], str | None]  # a segment file's key → the segment's id
+    clock: Clock
+    segments: int
+    count: Callable[[str, int], None]
+
+    def start(self, ids: list[str]) -> dict[str, Any]:
+        ids = sorted(set(ids))
+        if ids:
+            at = self.clock.now().isoformat()
+            self.work.send([{"refresh": ids, "segment": n, "total": self.segments, "at": at}
+                            for n in range(self.segments)])
+            self.count("SegmentRefreshes", len(ids))
+        return {"refresh": ids, "segments": self.segments if ids else 0}
+
+    def start_for_files(self, keys: list[str]) -> dict[str, Any]:
+        return self.start([i for i in map(self.segment_id, keys) if i])
+
+
+class Waker(Protocol):
+    def arm(self, bucket: str, now: datetime) -> str: ...
+
+
+@dataclass
+class ArmService:
+    """New timer rows (from the table's stream): make sure their buckets will wake up."""
+
+    waker: Waker
+    clock: Clock
+    count: Callable[[str, int], None]
+
+    def handle(self, buckets: list[str | None]) -> dict[str, int]:
+        distinct = sorted({b for b in buckets if b is not None})
+        outcomes = Counter(self.waker.arm(b, self.clock.now()) for b in distinct)
+        for outcome, n in outcomes.items():
+            self.count(f"Buckets_{outcome}", n)
+        return dict(outcomes)

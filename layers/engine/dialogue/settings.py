@@ -11,6 +11,28 @@ class MissingSetting(RuntimeError):
     pass
 
 
+class BadSetting(RuntimeError):
+    pass
+
+
+def check_send_time(daily_check_time: str, send_time: str) -> None:
+    """Messages held for the send time must be able to include the daily check's: a send time
+    before the check would send yesterday's decisions a day late."""
+    def minutes(hhmm: str, name: str) -> int:
+        try:
+            hour, minute = (int(x) for x in hhmm.split(":"))
+        except ValueError:
+            raise BadSetting(f"{name} {hhmm!r} is not HH:MM") from None
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise BadSetting(f"{name} {hhmm!r} is not a time of day")
+        return hour * 60 + minute
+
+    if minutes(send_time, "SendTime") < minutes(daily_check_time, "DailyCheckTime"):
+        raise BadSetting(f"SendTime {send_time} is earlier than DailyCheckTime "
+                         f"{daily_check_time}: messages are sent after the daily check "
+                         "(both in TimeZone)")
+
+
 def _needs(env: Mapping[str, str]) -> Callable[[str], str]:
     def need(name: str) -> str:
         value = env.get(name)
@@ -26,20 +48,28 @@ class Settings:
     """on_event's."""
 
     table_name: str
+    customers_table: str
     catalog_bucket: str
-    events_dead_letter_queue_url: str
+    events_dead_letter_queue_url: str = ""
     segment_shards: int = 16
     catalog_cache_seconds: float = 60.0
+    timer_bucket_minutes: int = 15
+    timer_shards: int = 16
+    time_zone: str = "UTC"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         need = _needs(env)
         return cls(
             table_name=need("TABLE_NAME"),
+            customers_table=need("CUSTOMERS_TABLE"),
             catalog_bucket=need("ACTIVITIES_BUCKET"),
-            events_dead_letter_queue_url=need("EVENTS_DLQ_URL"),
+            events_dead_letter_queue_url=env.get("EVENTS_DLQ_URL", ""),
             segment_shards=int(env.get("SEGMENT_SHARDS", "16")),
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
+            timer_bucket_minutes=int(env.get("TIMER_BUCKET_MINUTES", "15")),
+            timer_shards=int(env.get("TIMER_SHARDS", "16")),
+            time_zone=env.get("TIME_ZONE", "UTC"),
         )
 
 
@@ -48,6 +78,7 @@ class SendSettings:
     """send_message's: the sender, the shop, the account's send rate, the daily send time."""
 
     table_name: str
+    customers_table: str
     catalog_bucket: str
     dead_letter_queue_url: str
     event_bus_name: str
@@ -70,14 +101,15 @@ class SendSettings:
     def from_env(cls, env: Mapping[str, str]) -> SendSettings:
         need = _needs(env)
         return cls(
-            table_name=need("TABLE_NAME"), catalog_bucket=need("ACTIVITIES_BUCKET"),
+            table_name=need("TABLE_NAME"), customers_table=need("CUSTOMERS_TABLE"),
+            catalog_bucket=need("ACTIVITIES_BUCKET"),
             dead_letter_queue_url=need("MESSAGES_DLQ_URL"), sender=need("SENDER"),
             event_bus_name=need("EVENT_BUS_NAME"),
             shop_name=need("SHOP_NAME"), shop_url=need("SHOP_URL"),
             unsubscribe_url=need("UNSUBSCRIBE_URL"), unsubscribe_secret=need("UNSUBSCRIBE_SECRET"),
             max_send_rate=float(need("MAX_SEND_RATE")),
             concurrency=max(1, int(env.get("SEND_CONCURRENCY", "1"))),
-            send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("SEND_TIME_ZONE", "UTC"),
+            send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("TIME_ZONE", "UTC"),
             configuration_set=env.get("SES_CONFIGURATION_SET") or None,
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
             provider_attempts=max(1, int(env.get("PROVIDER_ATTEMPTS", "1"))),

@@ -4,17 +4,20 @@ The state document is zlib-compressed JSON (write units are per KB). Every write
 on the version read, so two concurrent events for one customer can never lose an update; effects
 ride the same TransactWriteItems, so they exist if and only if the state that caused them does.
 Message jobs are outbox rows: the table's stream relays them to the messages queue (OutboxPipe).
+A wait's timer row is one too: TimerPipe hands it to the function that arms its bucket's wake-up.
 """
 
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
 from dialogue.aws import keys
+from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import (
     AnyEffect,
@@ -29,20 +32,36 @@ from dialogue.ports import Conflict
 
 MAX_TRANSACTION_ITEMS = 100
 JOB_RETENTION = timedelta(days=30)
+UTC_ZONE = ZoneInfo("UTC")
+TIMER_RETENTION = timedelta(days=14)  # a fired bucket's rows are only read by late wake-ups
+
+
+def state_from_item(item: dict[str, Any]) -> CustomerState:
+    state = CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
+    state.version = int(item["version"]["N"])
+    return state
+
+
+def zulu(at: datetime) -> str:
+    """ISO UTC ending in Z: what Step Functions' TimestampPath takes."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class DynamoCustomerStore:
-    def __init__(self, client: Any, table: str, segment_shards: int):
+    def __init__(self, client: Any, table: str, segment_shards: int,
+                 customers_table: str | None = None, bucket_minutes: int = 15,
+                 timer_shards: int = 16, zone: ZoneInfo = UTC_ZONE):
         self._db, self._table, self._shards = client, table, segment_shards
+        self._customers = customers_table or table
+        self._bucket_minutes, self._timer_shards = bucket_minutes, timer_shards
+        self._zone = zone  # the shop's day, for segment statistics
 
     def load(self, subject: str) -> CustomerState:
-        item = self._db.get_item(TableName=self._table, Key=keys.state_key(subject),
+        item = self._db.get_item(TableName=self._customers, Key=keys.state_key(subject),
                                  ConsistentRead=True).get("Item")
         if item is None:
             return CustomerState(subject=subject)
-        state = CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
-        state.version = int(item["version"]["N"])
-        return state
+        return state_from_item(item)
 
     def commit(self, state: CustomerState, effects: list[AnyEffect]) -> None:
         put = self._state_put(state)
@@ -72,7 +91,7 @@ class DynamoCustomerStore:
         doc = state.model_dump_json(exclude={"version"}).encode()
         item = {**keys.state_key(state.subject), "kind": {"S": "state"},
                 "version": {"N": str(state.version + 1)}, "doc": {"B": zlib.compress(doc, 6)}}
-        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        put: dict[str, Any] = {"TableName": self._customers, "Item": item}
         if state.version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -84,6 +103,7 @@ class DynamoCustomerStore:
         """One write per item touched; counters folded into one update per activity."""
         writes: dict[str, dict[str, Any]] = {}
         counters: dict[str, dict[str, int]] = {}
+        stats: dict[tuple[str, str], dict[str, int]] = {}
         for effect in effects:
             match effect:
                 case ElementReached():
@@ -102,13 +122,15 @@ class DynamoCustomerStore:
                         "code": {"S": effect.code},
                         "promotion": {"S": effect.promotion}, "subject": {"S": subject},
                         "activity_id": {"S": effect.activity_id},
+                        "element_id": {"S": effect.element_id},
                         "issued_at": {"S": effect.at.isoformat()},
                         "expires_at_iso": {"S": effect.expires_at.isoformat()}})
                 case SegmentAdded():
                     item = {**keys.segment_member_key(effect.segment, subject, self._shards),
                             "kind": {"S": "member"}, "segment": {"S": effect.segment},
+                            "subject": {"S": subject}, "outcome": {"S": "SegmentEntered"},
                             "since": {"S": effect.at.isoformat()},
-                            "by": {"S": effect.activity_id}}
+                            "by": {"S": effect.activity_id or "rule"}}
                     if effect.until:
                         item["expires_at"] = {"N": _epoch(effect.until)}
                     writes[f"seg/{effect.segment}"] = {"Put": {"TableName": self._table,
@@ -118,7 +140,21 @@ class DynamoCustomerStore:
                     writes[f"seg/{effect.segment}"] = {"Delete": {"TableName": self._table,
                                                                   "Key": key}}
                 case WaitStarted():
-                    pass  # the wait lives in the state document; timers come with the Time issue
+                    timer = TimerRef.from_effect(effect)
+                    bucket = zulu(bucket_end(effect.due_at, self._bucket_minutes))
+                    key = keys.timer_key(bucket, keys.shard(timer.key, self._timer_shards),
+                                         timer.key)
+                    writes[f"timer/{timer.key}"] = {"Put": {"TableName": self._table, "Item": {
+                        **key, "kind": {"S": "timer"}, "bucket": {"S": bucket},
+                        "subject": {"S": subject}, "activity_id": {"S": effect.activity_id},
+                        "entry": {"N": str(effect.entry)}, "element_id": {"S": effect.element_id},
+                        "due_at": {"S": effect.due_at.isoformat()},
+                        "expires_at": {"N": _epoch(effect.due_at + TIMER_RETENTION)}}}}
+            if isinstance(effect, SegmentAdded | SegmentRemoved):
+                day = effect.at.astimezone(self._zone).date().isoformat()
+                tally = stats.setdefault((effect.segment, day), {})
+                change = "entered" if isinstance(effect, SegmentAdded) else "left"
+                tally[change] = tally.get(change, 0) + 1
         for activity_id, per in counters.items():
             names = {f"#e{i}": f"n_{element}" for i, element in enumerate(per)}
             values = {f":e{i}": {"N": str(n)} for i, n in enumerate(per.values())}
@@ -126,6 +162,12 @@ class DynamoCustomerStore:
                 "TableName": self._table, "Key": keys.counters_key(activity_id, subject),
                 "UpdateExpression": "ADD " + ", ".join(f"#e{i} :e{i}" for i in range(len(per))),
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        for (segment, day), per in stats.items():
+            writes[f"stats/{segment}/{day}"] = {"Update": {
+                "TableName": self._table, "Key": keys.segment_stats_key(segment, day, subject),
+                "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in per),
+                "ExpressionAttributeNames": {f"#{k}": k for k in per},  # LEFT is a reserved word
+                "ExpressionAttributeValues": {f":{k}": {"N": str(n)} for k, n in per.items()}}}
         return list(writes.values())
 
     def _new(self, key: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:

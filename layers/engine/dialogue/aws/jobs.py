@@ -104,11 +104,11 @@ class DynamoJobs:
 class DynamoRecipients:
     """The customer's state (consent, address, profile) and the suppression list."""
 
-    def __init__(self, client: Any, table: str):
-        self._db, self._table = client, table
+    def __init__(self, client: Any, table: str, customers_table: str):
+        self._db, self._table, self._customers = client, table, customers_table
 
     def state(self, subject: str) -> CustomerState | None:
-        item = self._db.get_item(TableName=self._table, Key=keys.state_key(subject),
+        item = self._db.get_item(TableName=self._customers, Key=keys.state_key(subject),
                                  ConsistentRead=True).get("Item")
         if item is None:
             return None

@@ -1,11 +1,17 @@
 """The single-table key design, in one place.
 
+Customers table (its own table, so the daily check's scan reads customer states and nothing else):
   CUSTOMER#<id> | GUEST#<personalization id>   STATE          the customer's state document
+
+Main table:
   SEGMENT#<segment>#<shard>                    <subject>      one member (sharded: no hot key)
   ACTIVITY#<activity>                          COUNTERS#<n>   per-element counters (sharded)
   JOB#<effect key>                             JOB            a message job: the outbox row
   COUPON#<effect key>                          COUPON         an issued coupon
   SUPPRESSED#<sha256 of the address>           ADDRESS        never write to it again
+  TIMER#<bucket end>#<shard>                   <timer key>    a customer due at a wait's end
+  DAILY#<shop-local day>                       RUN            the daily check's run, once a day
+  SEGSTATS#<segment>                           DAY#<day>#<n>  entries and exits that day (sharded)
 """
 
 from __future__ import annotations
@@ -44,3 +50,18 @@ def coupon_key(effect_key: str) -> dict[str, dict[str, str]]:
 def suppression_key(address_hash: str) -> dict[str, dict[str, str]]:
     """An address that must not be written to again (bounce, complaint, unsubscribe)."""
     return {"pk": {"S": f"SUPPRESSED#{address_hash}"}, "sk": {"S": "ADDRESS"}}
+
+
+def timer_key(bucket: str, shard_no: int, timer: str) -> dict[str, dict[str, str]]:
+    """Timers are grouped by the end of their time bucket, so one Step Functions execution per
+    bucket can find them all; sharded so waking a million customers is parallel."""
+    return {"pk": {"S": f"TIMER#{bucket}#{shard_no}"}, "sk": {"S": timer}}
+
+
+def daily_run_key(day: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"DAILY#{day}"}, "sk": {"S": "RUN"}}
+
+
+def segment_stats_key(segment: str, day: str, subject: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"SEGSTATS#{segment}"},
+            "sk": {"S": f"DAY#{day}#{shard(subject, COUNTER_SHARDS)}"}}

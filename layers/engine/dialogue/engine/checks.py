@@ -23,6 +23,7 @@ from dialogue.model.activity import (
     InSegmentTrigger,
     RemoveFromSegment,
     SendMessage,
+    Trigger,
     Wait,
     trigger_event,
 )
@@ -161,16 +162,24 @@ def check_activity(name: str, activity: Activity, segments: dict[str, Segment]) 
     first = activity.entry
     if trigger_event(first) is None and first.type not in DAILY_TRIGGERS:
         problem("$.elements[0].type", f"the first element must be a trigger, not {first.type!r}")
-    for i, el in enumerate(activity.elements[1:], start=1):
+    if isinstance(first, Trigger) and first.timeout is not None:
+        problem("$.elements[0].timeout", "a timeout is only for a trigger after the first "
+                                         "element (customers wait there for it to fire)")
+    for i, el in enumerate(activity.elements):
         once = (isinstance(el, InSegmentTrigger | AbandonsCartTrigger) and el.mode == "once")
-        if once:
+        if once and i > 0:
             problem(f"$.elements[{i}]", f"a {el.type!r} trigger in mode 'once' must be the first "
                                         "element (it runs on the activity's first active day)")
+        elif once and activity.start_date is None:
+            problem("$.start_date", f"a {el.type!r} trigger in mode 'once' runs on the "
+                                    "activity's first active day: set a start_date")
 
     edges: dict[str, list[tuple[str, str]]] = {}
     for i, el in enumerate(activity.elements):
         links = ([(f"$.elements[{i}].paths[{j}].next", p.next) for j, p in enumerate(el.paths)]
                  if isinstance(el, Branch) else [(f"$.elements[{i}].next", el.next)])
+        if isinstance(el, Trigger) and el.timeout is not None and i > 0:
+            links.append((f"$.elements[{i}].timeout.next", el.timeout.next))
         edges[el.id] = []
         for path, target in links:
             if target is None:

@@ -23,6 +23,8 @@ from .triggers import fires
 
 @dataclass
 class Decision:
+    """The new state and its effects; `duplicate`: nothing to write (the state is as given)."""
+
     state: CustomerState
     effects: list[AnyEffect] = field(default_factory=list)
     duplicate: bool = False
@@ -37,7 +39,7 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     detail = event.detail
     if detail.event_id in state.processed:
         return Decision(state=state, duplicate=True)
-    state = _writable(state)
+    state = writable(state)
     state.processed.append(detail.event_id)
     del state.processed[:-MAX_PROCESSED]
     if isinstance(detail, OrderPlaced) and any(o.order_id == detail.order_id
@@ -55,9 +57,9 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     return Decision(state=state, effects=effects)
 
 
-def _writable(state: CustomerState) -> CustomerState:
+def writable(state: CustomerState) -> CustomerState:
     """A copy that shares only what a decision never changes in place (the caller's state stays
-    as it was); journeys are copied when one is written (`_own_journey`)."""
+    as it was); journeys are copied when one is written (`own_journey`)."""
     return state.model_copy(update={
         "processed": list(state.processed), "behaviour": list(state.behaviour),
         "orders": list(state.orders), "segments": dict(state.segments),
@@ -65,7 +67,8 @@ def _writable(state: CustomerState) -> CustomerState:
     })
 
 
-def _own_journey(state: CustomerState, activity_id: str) -> Journey:
+def own_journey(state: CustomerState, activity_id: str) -> Journey:
+    """The activity's journey in a `writable` state, copied so it may be changed in place."""
     journey = state.journeys.get(activity_id)
     journey = (journey.model_copy(update={"waiting": list(journey.waiting)})
                if journey is not None else Journey())
@@ -103,7 +106,7 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     since = current.last_entered_at if current is not None else None
     if not fires(trigger, detail, occurrence, state, activity, at, since):
         return []
-    journey = _own_journey(state, activity.id)
+    journey = own_journey(state, activity.id)
     journey.entries += 1
     journey.last_entered_at = at
     state.journeys[activity.id] = journey
@@ -127,11 +130,13 @@ def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> li
             element = activity.by_id.get(instance.element)
             if element is None or trigger_event(element) != detail.DETAIL_TYPE:
                 continue
+            if instance.due_at is not None and at >= instance.due_at:
+                continue  # its timeout ran out first: the timer takes the customer on (`wake`)
             if not fires(element, detail, occurrence, state, activity, at,  # type: ignore[arg-type]
                          instance.since):
                 continue
-            journey = _own_journey(state, activity_id)
-            journey.waiting.remove(instance)
+            journey = own_journey(state, activity_id)
+            journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op
             run = ctx.run(activity, state, journey, instance.entry)
             run.walk(element.next)  # reaching `element` was counted when the customer parked
             effects += run.effects

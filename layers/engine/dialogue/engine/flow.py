@@ -146,14 +146,21 @@ class Run:
                     self._history(el.segment, "removed")
                     self.effects.append(SegmentRemoved.model_construct(**base, segment=el.segment))
             case Wait():
-                due = after(self.now, el.amount, el.unit)
+                due = due_after(self.activity, self.now, el.amount, el.unit)
                 self._park(el, due)
                 self.effects.append(WaitStarted.model_construct(**base, due_at=due))
                 return []
             case (RegistersTrigger() | PlacesOrderTrigger() | SearchesTrigger() | SocialTrigger()
                   | PromotionCheckoutTrigger() | WaitForEventTrigger() | AbandonsCartTrigger()
                   | InSegmentTrigger() | BirthdayTrigger()):
-                self._park(el, None)  # a later trigger: fires only for customers waiting here
+                # A later trigger: fires only for customers waiting here. With a timeout, a timer
+                # takes those who have not fired it by then to the timeout's path.
+                timeout = el.timeout
+                until = (due_after(self.activity, self.now, timeout.amount, timeout.unit)
+                         if timeout is not None else None)
+                self._park(el, until)
+                if until is not None:
+                    self.effects.append(WaitStarted.model_construct(**base, due_at=until))
                 return []
         return [el.next]
 
@@ -188,6 +195,21 @@ class Run:
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance.model_construct(
             entry=self.entry, element=el.id, since=self.now, due_at=due))
+
+
+def due_after(activity: Activity, start: datetime, amount: int, unit: str) -> datetime:
+    """When a wait (or a timeout) of `amount` `unit` started at `start` ends, for `activity`.
+
+    In test mode every wait lasts the activity's `wait_minutes`. Days, weeks and months are
+    counted on the activity's calendar, so "wait 1 day" ends at the same local time the next
+    day even across a daylight saving change; minutes and hours are elapsed time.
+    """
+    if activity.test_mode is not None:
+        return start + timedelta(minutes=activity.test_mode.wait_minutes)
+    if unit in ("minutes", "hours"):
+        return start + timedelta(**{unit: amount})
+    local = after(start.astimezone(activity.zone), amount, unit)
+    return local.astimezone(start.tzinfo)
 
 
 def after(start: datetime, amount: int, unit: str) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,33 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--port", type=int, default=0)
 
+    p = sub.add_parser("simulate", help="run events over simulated days on embedded AWS")
+    p.add_argument("--activities", type=Path, default=Path("examples/activities"))
+    p.add_argument("--segments", type=Path, default=Path("examples/segments"))
+    p.add_argument("--templates", type=Path, default=Path("examples/templates"))
+    p.add_argument("--events", type=Path, required=True,
+                   help="one EventBridge event per line (a .jsonl file or a folder of them)")
+    p.add_argument("--from", dest="start", required=True, help="first simulated day (YYYY-MM-DD)")
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--output", choices=["timeline", "jsonl"], default="timeline")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a template parameter (e.g. DailyCheckTime=03:00)")
+
+    p = sub.add_parser("segments", help="act on a deployed (or served) stack's segments")
+    p.add_argument("action", choices=["refresh"])
+    p.add_argument("names", nargs="+", help="rule-based segment ids")
+    p.add_argument("--function", default=os.environ.get("DIALOGUE_REFRESH_FUNCTION"),
+                   help="the stack's RefreshFunctionName output (or DIALOGUE_REFRESH_FUNCTION)")
+
+    p = sub.add_parser("stats", help="segment statistics from a deployed (or served) stack")
+    p.add_argument("kind", choices=["segment"])
+    p.add_argument("name")
+    p.add_argument("--table", default=os.environ.get("DIALOGUE_TABLE"),
+                   help="the stack's TableName output (or DIALOGUE_TABLE)")
+    p.add_argument("--shards", type=int, default=16, help="the stack's SegmentShards")
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--time-zone", default="UTC", help="the stack's TimeZone")
+
     args = parser.parse_args(argv)
     match args.command:
         case "validate":
@@ -50,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
             from dialogue.local.demo import run_demo
 
             return run_demo(args.activities, args.segments, args.events)
+        case "simulate":
+            from dialogue.local.demo import run_simulation
+
+            return run_simulation(args.activities, args.segments, args.templates, args.events,
+                                  args.start, args.days, args.output,
+                                  dict(p.split("=", 1) for p in args.param))
+        case "segments":
+            return refresh_segments(args.names, args.function)
+        case "stats":
+            return show_stats(args.name, args.table, args.shards, args.days, args.time_zone)
         case "serve":
             from dialogue.local.demo import serve
 
@@ -81,6 +119,40 @@ def validate(paths: list[Path], segments_dir: Path | None,
           f"{len(catalog.activities)} activities valid, {bad} files with problems",
           file=sys.stderr)
     return 1 if problems or missing or not files else 0
+
+
+def refresh_segments(names: list[str], function: str | None) -> int:
+    """Ask the stack's refresh function to refresh these segments now (AWS_ENDPOINT_URL for a
+    served local stack)."""
+    import boto3
+
+    if not function:
+        print("--function (or DIALOGUE_REFRESH_FUNCTION) is needed", file=sys.stderr)
+        return 2
+    answer = boto3.client("lambda").invoke(FunctionName=function,
+                                           Payload=json.dumps({"segments": names}).encode())
+    print(answer["Payload"].read().decode())
+    return 1 if answer.get("FunctionError") else 0
+
+
+def show_stats(segment: str, table: str | None, shards: int, days: int, zone: str) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import boto3
+
+    from dialogue.aws.stats import segment_stats
+
+    if not table:
+        print("--table (or DIALOGUE_TABLE) is needed", file=sys.stderr)
+        return 2
+    today = datetime.now(ZoneInfo(zone)).date()
+    stats = segment_stats(boto3.client("dynamodb"), table, segment, shards, today, days)
+    print(f"segment {segment}: {stats['size']} members now")
+    print(f"{'day':12} {'size':>8} {'entered':>8} {'left':>8}")
+    for row in stats["days"]:
+        print(f"{row['day']:12} {row['size']:>8} {row['entered']:>8} {row['left']:>8}")
+    return 0
 
 
 def render_preview(template_file: Path, customer_file: Path, shop_name: str, shop_url: str) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,16 @@ from dialogue import bootstrap
 from dialogue.engine.checks import load_catalog
 from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
+from dialogue.local.simulate import (
+    SimulatedClock,
+    Simulation,
+    effects,
+    first_day,
+    load_events,
+    parse_time,
+    timeline,
+)
 from dialogue.model.activity import Activity
-
-
-class SimulatedClock:
-    """The demo's time: the end of the day being replayed, not today's date."""
-
-    def __init__(self, at: datetime):
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def _quiet() -> None:
@@ -33,65 +33,65 @@ def _quiet() -> None:
     logging.getLogger("dialogue").setLevel(logging.ERROR)
 
 
-def _start(activities: Path, segments: Path, port: int = 0) -> tuple[LocalAws, list[Path]]:
+def _start(activities: Path, segments: Path, port: int = 0, templates: Path | None = None,
+           parameters: dict[str, str] | None = None) -> tuple[LocalAws, list[Path]]:
     _quiet()
-    aws = LocalAws(port=port).start()
+    aws = LocalAws(port=port, parameters=parameters).start()
     files = sorted(activities.glob("*.json"))
-    templates = segments.parent / "templates"
+    templates = templates or segments.parent / "templates"
     aws.upload_catalog(files, sorted(segments.glob("*.json")), sorted(templates.glob("*.json")))
     return aws, files
 
 
-def run_demo(activities: Path, segments: Path, events: Path) -> int:
-    import contextlib
-    import io
-
-    aws, files = _start(activities, segments)
-    segment_files = sorted(segments.glob("*.json"))
-    catalog, problems = load_catalog([(str(f), f.read_text()) for f in files],
-                                     [(str(f), f.read_text()) for f in segment_files])
+def _catalog(activities: list[Path], segments: Path) -> Any:
+    catalog, problems = load_catalog([(str(f), f.read_text()) for f in activities],
+                                     [(str(f), f.read_text())
+                                      for f in sorted(segments.glob("*.json"))])
     for p in problems:
-        print(f"skipped: {p}")
-    print(f"dialogue demo: {len(catalog.activities)} activities, {len(catalog.segments)} segments, "
-          f"embedded AWS at {aws.endpoint}\n")
+        print(f"skipped: {p}", file=sys.stderr)
+    return catalog
+
+
+def run_simulation(activities: Path, segments: Path, templates: Path, events: Path, start: str,
+                   days: int, output: str, parameters: dict[str, str]) -> int:
+    """`dialogue simulate`: the timeline of effects, readable or one JSON object per line."""
+    aws, files = _start(activities, segments, templates=templates, parameters=parameters)
+    _catalog(files, segments)
     try:
-        for day in sorted(events.glob("*.jsonl")):
-            batch = [json.loads(line) for line in day.read_text().splitlines() if line.strip()]
-            last = max(datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in batch)
-            bootstrap.use_clock(SimulatedClock(last))
-            aws.put_events(batch)
-            with contextlib.redirect_stdout(io.StringIO()):  # the functions' JSON logs and metrics
-                aws.drain()
-            print(f"{day.stem}: {len(batch)} events published to EventBridge and processed")
-            morning = _next_send_time(last, aws)
-            bootstrap.use_clock(SimulatedClock(morning))
-            before = len(readback.sent_emails(aws)) + len(readback.sent_sms(aws))
-            with contextlib.redirect_stdout(io.StringIO()):
-                aws.run_schedules()
-            released = len(readback.sent_emails(aws)) + len(readback.sent_sms(aws)) - before
-            print(f"{'':10}  {morning:%Y-%m-%d %H:%M} UTC, the daily send time: "
-                  f"{released} scheduled messages sent")
-        print()
-        _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()})
+        simulation = Simulation(aws, SimulatedClock(first_day(start)))
+        simulation.run(load_events(events), first_day(start), days)
+        rows = effects(aws)
+        if output == "jsonl":
+            for row in rows:
+                print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(timeline(rows).lstrip("\n"))
     finally:
         aws.stop()
         bootstrap.use_clock(bootstrap.SystemClock())
     return 0
 
 
-def _next_send_time(after: datetime, aws: LocalAws) -> datetime:
-    """The first daily send time (the template's SendTime in SendTimeZone) after `after`,
-    plus the release function's 15 minutes at most."""
-    from zoneinfo import ZoneInfo
-
-    params = aws.s.resolver.parameters
-    zone = ZoneInfo(params.get("SendTimeZone", "UTC"))
-    hour, minute = (int(x) for x in params.get("SendTime", "09:00").split(":"))
-    local = after.astimezone(zone)
-    release = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if release <= local:
-        release += timedelta(days=1)
-    return (release + timedelta(minutes=15)).astimezone(UTC)
+def run_demo(activities: Path, segments: Path, events: Path, days: int = 31) -> int:
+    """The example shop's events over a simulated month, then what every customer got."""
+    aws, files = _start(activities, segments)
+    catalog = _catalog(files, segments)
+    timeline_events = load_events(events)
+    start = min(parse_time(e["time"]) for e in timeline_events).date().isoformat()
+    print(f"dialogue demo: {len(catalog.activities)} activities, {len(catalog.segments)} segments, "
+          f"{len(timeline_events)} events from {start}, {days} simulated days, "
+          f"embedded AWS at {aws.endpoint}")
+    try:
+        simulation = Simulation(aws, SimulatedClock(first_day(start)))
+        simulation.run(timeline_events, first_day(start), days)
+        print("\nTIMELINE (UTC): what the activities did, as the tables record it")
+        print(timeline(effects(aws)))
+        print()
+        _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()})
+    finally:
+        aws.stop()
+        bootstrap.use_clock(bootstrap.SystemClock())
+    return 0
 
 
 def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[str, str]) -> None:
@@ -155,14 +155,20 @@ def serve(activities: Path, segments: Path, port: int) -> int:
     aws, files = _start(activities, segments, port)
     print(f"embedded AWS at {aws.endpoint} (region eu-west-1, any credentials)")
     print(f"  event bus : {aws.s.name('EventBus')}  (source 'shop')")
+    print(f"  customers : {aws.s.name('CustomersTable')}")
     print(f"  table     : {aws.s.name('Table')}")
     print(f"  messages  : {aws.s.queue_url('MessagesQueue')}")
+    print(f"  refresh   : {aws.s.name('RefreshFunction')}  (dialogue segments refresh ID "
+          "--function this, with AWS_ENDPOINT_URL set)")
     print(f"  {len(files)} activities loaded; put_events to the bus and watch. Ctrl-C stops.",
           flush=True)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     try:
         while not stop["now"]:
+            due = aws.waits.pending()[:1]
+            if due and due[0] <= datetime.now(UTC):  # a wait ended in real time
+                aws.waits.advance_to(datetime.now(UTC))
             moved = aws.drain()
             if moved:
                 print(f"{datetime.now(UTC):%H:%M:%S} delivered {moved} messages", flush=True)

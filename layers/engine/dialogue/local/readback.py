@@ -12,8 +12,8 @@ from dialogue.local.template import ACCOUNT, REGION
 from dialogue.model.customer import CustomerState
 
 
-def _items(aws: LocalAws, prefix: str) -> list[dict[str, Any]]:
-    ddb, table = aws.client("dynamodb"), aws.s.name("Table")
+def _items(aws: LocalAws, prefix: str, table_logical: str = "Table") -> list[dict[str, Any]]:
+    ddb, table = aws.client("dynamodb"), aws.s.name(table_logical)
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "begins_with(pk, :p)",
                               "ExpressionAttributeValues": {":p": {"S": prefix}}}
@@ -27,7 +27,8 @@ def _items(aws: LocalAws, prefix: str) -> list[dict[str, Any]]:
 
 def customers(aws: LocalAws) -> dict[str, CustomerState]:
     out = {}
-    for item in _items(aws, "CUSTOMER#") + _items(aws, "GUEST#"):
+    table = "CustomersTable"
+    for item in _items(aws, "CUSTOMER#", table) + _items(aws, "GUEST#", table):
         state = CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
         state.version = int(item["version"]["N"])
         out[state.subject] = state
@@ -81,6 +82,7 @@ def message_jobs(aws: LocalAws) -> list[dict[str, Any]]:
         job = json.loads(item["payload"]["S"])
         job["status"] = item["status"]["S"]
         job["reason"] = item.get("reason", {}).get("S")
+        job["sent_at"] = item.get("sent_at", {}).get("S")
         out.append(job)
     return sorted(out, key=lambda j: (j["at"], j["activity_id"], j["element_id"]))
 

@@ -15,10 +15,13 @@ from typing import Any
 
 from dialogue import bootstrap
 from dialogue.local import stack as stacks
+from dialogue.local import stepfunctions as sfn
 from dialogue.local.template import ACCOUNT, REGION, Resolver, load
+from dialogue.settings import check_send_time
 
 ROOT = Path(__file__).resolve().parents[4]
 TEMPLATE = ROOT / "infra" / "template.yaml"
+LOCAL_PARAMETERS = {"DailyScanSegments": "2", "TimerShards": "2"}
 
 
 @dataclass
@@ -39,15 +42,23 @@ class LocalAws:
                  port: int = 0, parameters: dict[str, str] | None = None):
         self.template_path, self.stack_name = template, stack_name
         self.port = port or _free_port()
-        self.parameters = parameters or {}
+        # Fewer shards than production: the same wiring, sized for a laptop's handful of customers.
+        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server: Any = None
         self.stack: stacks.Stack | None = None
         self.outcomes_tap_url = ""
         self.invocations = 0
+        self.waits = sfn.SimulatedWaits()  # state machines' waits follow the simulated clock
+        self.router: sfn.LambdaRouter | None = None
+        self.state_machines: dict[str, str] = {}
+        self._clients: dict[str, Any] = {}
+        self._environ: dict[str, str] | None = None
+        self._stream_iterators: dict[str, dict[str, str]] = {}  # stream → shard → position
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalAws:
+        self._environ = dict(os.environ)  # put back by stop(): the functions' settings leak here
         os.environ.update({
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
@@ -59,11 +70,22 @@ class LocalAws:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        sfn.enable_execution(self.endpoint)  # before any function or state machine exists
+        self.waits.install()
+        self.router = sfn.route_lambda_invokes(self.call_function)
         self.create_stack()
         return self
 
     def create_stack(self) -> None:
         resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
+        self._stream_iterators = {}
+        params = resolver.parameters
+        if "DailyCheckTime" in params:  # refused on AWS at the functions' start, here at once
+            check_send_time(params["DailyCheckTime"], params.get("SendTime", "23:59"))
+        self.state_machines = sfn.create_state_machines(self.session(), resolver,
+                                                        self.template_path.parent)
+        if self.router is not None:
+            self.router.names.update(sfn.lambda_names(resolver))
         self.stack = stacks.create(self.session(), resolver, self.template_path.parent)
         for function in self.stack.functions:
             os.environ.update(function.environment)
@@ -92,14 +114,28 @@ class LocalAws:
         """A fresh, empty stack (tests): moto forgets everything, the stack is created again."""
         import urllib.request
 
+        self.waits.cancel_all()
+        self.waits.wait_idle()
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset",
                                                       method="POST")).read()
         self.create_stack()
 
     def stop(self) -> None:
+        import logging
+
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # cancelled waits are not news
+        self.waits.cancel_all()
+        self.waits.uninstall()
+        if self.router is not None:
+            self.router.uninstall()
+            self.router = None
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._environ is not None:
+            os.environ.clear()
+            os.environ.update(self._environ)
+            self._environ = None
 
     def __enter__(self) -> LocalAws:
         return self.start()
@@ -113,7 +149,10 @@ class LocalAws:
         return boto3.session.Session(region_name=REGION)
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint)
+        """One client per service (clients are thread-safe; making one costs milliseconds)."""
+        if service not in self._clients:
+            self._clients[service] = self.session().client(service, endpoint_url=self.endpoint)
+        return self._clients[service]
 
     @property
     def s(self) -> stacks.Stack:
@@ -147,19 +186,26 @@ class LocalAws:
         total = 0
         for _ in range(max_rounds):
             moved = sum(self._poll(f) for f in self.s.functions if f.queue_url)
-            moved += sum(self._relay(p) for p in self.s.pipes)
+            moved += sum(self._relay(arn) for arn in {p.stream_arn for p in self.s.pipes})
             total += moved
             if not moved:
                 return total
         raise RuntimeError(f"still delivering after {max_rounds} rounds")
 
     def run_schedules(self) -> int:
-        """Run every function the template puts on a schedule once (moto never fires them),
-        then deliver what they started."""
+        """Run every function the template puts on a rate() schedule once (moto never fires
+        them), then deliver what they started. Daily cron schedules run with `run_scheduled`."""
         for function in self.s.functions:
-            if function.schedule:
+            if function.schedule and function.schedule.startswith("rate("):
                 self.invoke(function, {"source": "aws.events", "detail-type": "Scheduled Event",
                                        "detail": {}})
+        return self.drain()
+
+    def run_scheduled(self, logical: str) -> int:
+        """Run one scheduled function now (the daily check: `DailyCheckFunction`), then deliver
+        what it started."""
+        function = next(f for f in self.s.functions if f.logical == logical and f.schedule)
+        self.invoke(function, {"source": "aws.scheduler", "detail": {}})
         return self.drain()
 
     def _poll(self, function: stacks.Function) -> int:
@@ -186,46 +232,59 @@ class LocalAws:
                 sqs.delete_message(QueueUrl=function.queue_url, ReceiptHandle=m["ReceiptHandle"])
         return len(messages)
 
-    def invoke(self, function: stacks.Function, event: dict[str, Any]) -> set[str]:
-        """Call the real handler in-process; return the ids of failed records."""
+    def call_function(self, logical: str, event: dict[str, Any]) -> Any:
+        """A direct Lambda invoke (a state machine's task): the real handler's answer."""
+        function = next(f for f in self.s.functions if f.logical == logical)
+        return self._call(function, event)
+
+    def _call(self, function: stacks.Function, event: dict[str, Any]) -> Any:
         os.environ.update(function.environment)
         if str(function.code_dir) not in sys.path:
             sys.path.insert(0, str(function.code_dir))
         module_name, attr = function.handler.rsplit(".", 1)
-        handler = getattr(importlib.import_module(module_name), attr)
+        module = importlib.import_module(module_name)  # handler module names are unique
         context = LambdaContext(function.logical, str(uuid.uuid4()),
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:"
                                                      f"function:{function.logical}")
         self.invocations += 1
+        return getattr(module, attr)(event, context)
+
+    def invoke(self, function: stacks.Function, event: dict[str, Any]) -> set[str]:
+        """Call the real handler in-process; return the ids of failed records."""
         try:
-            response = handler(event, context) or {}
+            response = self._call(function, event) or {}
         except Exception:  # the whole batch failed: every record comes back
             if "Records" not in event:
                 raise
             return {r["messageId"] for r in event["Records"]}
         return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
 
-    def _relay(self, pipe: stacks.Pipe) -> int:
+    def _relay(self, stream_arn: str) -> int:
+        """Read a table stream once and hand each record to every pipe whose filter it passes
+        (each pipe keeps its own position on AWS; here they advance together)."""
         from moto.events.models import EventPattern
 
         streams = self.client("dynamodbstreams")
-        patterns = [EventPattern.load(p) for p in pipe.patterns]
-        shards = streams.describe_stream(StreamArn=pipe.stream_arn)["StreamDescription"]["Shards"]
+        pipes = [(p, [EventPattern.load(x) for x in p.patterns])
+                 for p in self.s.pipes if p.stream_arn == stream_arn]
+        iterators = self._stream_iterators.setdefault(stream_arn, {})
+        if not iterators:  # moto keeps one shard per stream
+            for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"][
+                    "Shards"]:
+                iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=stream_arn, ShardId=shard["ShardId"],
+                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         moved = 0
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            iterator = pipe.iterators.get(shard_id) or streams.get_shard_iterator(
-                StreamArn=pipe.stream_arn, ShardId=shard_id,
-                ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for shard_id, iterator in iterators.items():
             page = streams.get_records(ShardIterator=iterator)
-            pipe.iterators[shard_id] = page.get("NextShardIterator") or iterator
+            iterators[shard_id] = page.get("NextShardIterator") or iterator
             for record in page.get("Records", []):
                 plain = json.loads(stacks.record_json(record))
-                if not patterns or any(p.matches_event(plain) for p in patterns):
-                    self._deliver(pipe, plain)
-                    moved += 1
+                for pipe, patterns in pipes:
+                    if not patterns or any(p.matches_event(plain) for p in patterns):
+                        self._deliver(pipe, plain)
+                        moved += 1
         return moved
-
 
     def _deliver(self, pipe: stacks.Pipe, record: dict[str, Any]) -> None:
         if pipe.target_url is not None:

@@ -10,7 +10,7 @@ Everything else in the template (alarms, log groups, roles, policies, layers) ha
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ class Function:
     batch_size: int
     environment: dict[str, str]
     schedule: str | None = None  # "rate(15 minutes)": moto never fires it, the runtime does
+    schedule_zone: str = "UTC"  # ScheduleV2's ScheduleExpressionTimezone
 
 
 @dataclass
@@ -38,7 +39,6 @@ class Pipe:
     target_bus: str | None  # an event bus, with
     source: str | None  # its Source and
     detail_type: str | None  # DetailType (a "$.path" is read from the record)
-    iterators: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,9 +67,14 @@ def create(session: Any, resolver: Resolver, template_dir: Path) -> Stack:
     for logical in by_type.get("AWS::DynamoDB::Table", []):
         _table(ddb, resolver, logical)
     for logical in by_type.get("AWS::S3::Bucket", []):
-        session.client("s3").create_bucket(
-            Bucket=resolver.name(logical),
-            CreateBucketConfiguration={"LocationConstraint": session.region_name})
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket=resolver.name(logical),
+                         CreateBucketConfiguration={"LocationConstraint": session.region_name})
+        notify = res[logical].get("Properties", {}).get("NotificationConfiguration", {})
+        if notify.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=resolver.name(logical),
+                NotificationConfiguration={"EventBridgeConfiguration": {}})
     events = session.client("events")
     for logical in by_type.get("AWS::SES::ConfigurationSet", []):
         session.client("sesv2").create_configuration_set(
@@ -155,14 +160,20 @@ def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Fun
     env = {**resolver.resolve(globals_.get("Environment", {}).get("Variables", {})),
            **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
     out = []
-    for source in props.get("Events", {}).values():
+    events = props.get("Events", {})
+    if not events:  # invoked directly (by a state machine)
+        out.append(Function(logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
+                            handler=props["Handler"], queue_url="", queue_arn="", batch_size=0,
+                            environment={k: str(v) for k, v in env.items()}))
+    for source in events.values():
         if source.get("Type") in ("Schedule", "ScheduleV2"):
+            schedule = resolver.resolve(source["Properties"])
             out.append(Function(
                 logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
                 handler=props["Handler"], queue_url="", queue_arn="", batch_size=0,
                 environment={k: str(v) for k, v in env.items()},
-                schedule=source["Properties"].get("Schedule")
-                or source["Properties"].get("ScheduleExpression")))
+                schedule=schedule.get("Schedule") or schedule.get("ScheduleExpression"),
+                schedule_zone=schedule.get("ScheduleExpressionTimezone", "UTC")))
             continue
         if source.get("Type") != "SQS":
             continue

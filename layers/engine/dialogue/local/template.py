@@ -70,6 +70,8 @@ class Resolver:
         kind = self.resources[logical]["Type"]
         if kind == "AWS::SQS::Queue":
             return self.attributes.get((logical, "QueueUrl"), self.name(logical))
+        if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            return self.get_att(logical, "Arn")
         return self.name(logical)
 
     def get_att(self, logical: str, attribute: str) -> str:
@@ -77,7 +79,10 @@ class Resolver:
             return self.attributes[(logical, attribute)]
         kind, name = self.resources[logical]["Type"], self.name(logical)
         service = {"AWS::SQS::Queue": "sqs", "AWS::DynamoDB::Table": "dynamodb",
-                   "AWS::S3::Bucket": "s3", "AWS::Events::EventBus": "events"}.get(kind, "")
+                   "AWS::S3::Bucket": "s3", "AWS::Events::EventBus": "events",
+                   "AWS::Serverless::Function": "lambda",
+                   "AWS::Serverless::StateMachine": "states",
+                   "AWS::StepFunctions::StateMachine": "states"}.get(kind, "")
         if attribute in ("Name", "QueueName"):
             return name
         if attribute == "Arn":
@@ -86,6 +91,8 @@ class Resolver:
                 "dynamodb": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
                 "s3": f"arn:aws:s3:::{name}",
                 "events": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
+                "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+                "states": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             }.get(service, f"arn:aws:local:{REGION}:{ACCOUNT}:{logical}")
         raise KeyError(f"{logical}.{attribute} is not known to the local runtime")
 
@@ -116,6 +123,12 @@ class Resolver:
         if set(value) == {"Fn::Join"}:
             sep, parts = value["Fn::Join"]
             return sep.join(str(self.resolve(p)) for p in parts)
+        if set(value) == {"Fn::Select"}:
+            index, items = value["Fn::Select"]
+            return self.resolve(items)[int(self.resolve(index))]
+        if set(value) == {"Fn::Split"}:
+            sep, text = value["Fn::Split"]
+            return str(self.resolve(text)).split(sep)
         if set(value) == {"Fn::If"}:
             return self.resolve(value["Fn::If"][2])  # conditions are off locally
         return {k: self.resolve(v) for k, v in value.items()}

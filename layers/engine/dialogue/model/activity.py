@@ -27,18 +27,44 @@ class Node(Strict):
     next: Id | None = None
 
 
+Unit = Literal["minutes", "hours", "days", "weeks", "months"]
+
+
+class Timeout(Strict):
+    """How long a customer waits at a later trigger; who has not fired it by then goes on at
+    `next` (none: their path ends there). "No order within 7 days → path B"."""
+
+    amount: int = Field(ge=1)
+    unit: Unit
+    next: Id | None = None
+
+
+class TestMode(Strict):
+    """Every wait and every timeout of the activity lasts `wait_minutes` minutes, so that a
+    marketer can walk a month-long dialogue through in an afternoon."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+    wait_minutes: int = Field(ge=1, le=1440)
+
+
 # --- triggers ---------------------------------------------------------------------------------
-class RegistersTrigger(Node):
+class Trigger(Node):
+    """Every trigger may carry a timeout; it applies when the trigger is not the first element."""
+
+    timeout: Timeout | None = None
+
+
+class RegistersTrigger(Trigger):
     type: Literal["registers"]
 
 
-class PlacesOrderTrigger(Node):
+class PlacesOrderTrigger(Trigger):
     type: Literal["places_order"]
     min_total: Decimal | None = Field(default=None, ge=0)
     categories: list[str] = []
 
 
-class AbandonsCartTrigger(Node):
+class AbandonsCartTrigger(Trigger):
     """Daily check. daily: carts abandoned exactly `days` ago; once: between min and max days."""
 
     type: Literal["abandons_cart"]
@@ -59,32 +85,32 @@ class AbandonsCartTrigger(Node):
         return self
 
 
-class InSegmentTrigger(Node):
+class InSegmentTrigger(Trigger):
     type: Literal["in_segment"]
     segments: list[Id] = Field(min_length=1)
     mode: Literal["once", "daily"] = "once"
 
 
-class BirthdayTrigger(Node):
+class BirthdayTrigger(Trigger):
     type: Literal["birthday"]
     days_before: int = Field(default=0, ge=0, le=365)
 
 
-class SearchesTrigger(Node):
+class SearchesTrigger(Trigger):
     type: Literal["searches"]
     keyword: TextMatch
     times: int = Field(default=1, ge=1, le=5)
     time_frame: TimeFrame = TimeFrame()
 
 
-class SocialTrigger(Node):
+class SocialTrigger(Trigger):
     type: Literal["social_participation"]
     kind: Literal["review", "rating", "like", "comment", "any"] = "any"
     times: int = Field(default=1, ge=1)
     time_frame: TimeFrame = TimeFrame()
 
 
-class PromotionCheckoutTrigger(Node):
+class PromotionCheckoutTrigger(Trigger):
     type: Literal["checks_out_with_promotion"]
     promotion: str = Field(min_length=1)
     times: int = Field(default=1, ge=1)
@@ -98,7 +124,7 @@ class ParameterMatch(Strict):
     match: TextMatch
 
 
-class WaitForEventTrigger(Node):
+class WaitForEventTrigger(Trigger):
     """A custom event by name, or a shop event by detail-type (CategoryViewed, PageVisited…)."""
 
     type: Literal["wait_for_event"]
@@ -122,9 +148,12 @@ class WaitForEventTrigger(Node):
 
 
 class Wait(Node):
+    """Days, weeks and months are counted on the activity's calendar (same local time); months
+    are calendar months (31 January + 1 month = 28 or 29 February)."""
+
     type: Literal["wait"]
     amount: int = Field(ge=1)
-    unit: Literal["minutes", "hours", "days", "weeks", "months"]
+    unit: Unit
 
 
 # --- targets and branches --------------------------------------------------------------------
@@ -237,6 +266,7 @@ class Activity(Strict):
     end_date: date | None = None
     time_zone: str = "UTC"
     repeatable: bool = False
+    test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
 
     @field_validator("time_zone")

@@ -81,7 +81,8 @@ class SegmentChange(Record):
     segment: str
     change: Literal["added", "removed"]
     at: datetime
-    by: str | None = None
+    by: str | None = None  # the activity that made the change ("rule" for rule-based segments)
+    element: str | None = None  # the activity's element that made it
 
 
 class Instance(Record):

@@ -53,7 +53,8 @@ class SegmentRemoved(Effect):
 
 
 class WaitStarted(Effect):
-    """A customer parked at a wait until `due_at` (carried out by the Time issue's timers)."""
+    """A customer parked until `due_at`: at a wait, or at a later trigger with a timeout. The
+    adapters turn it into a timer (`engine.timers.TimerRef`) that calls `engine.wake.wake`."""
 
     type: Literal["wait_started"] = "wait_started"
     due_at: datetime

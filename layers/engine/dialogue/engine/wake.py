@@ -1,0 +1,83 @@
+"""A timer's end: the customer parked at a wait (or at a later trigger with a timeout) goes on.
+
+Pure, like `decide`: (state, catalog, timer, now) → decision. Timers are delivered at least once
+and may be stale, so the customer's state decides: only an instance still parked at that element
+for that entry, and due, is resumed; anything else changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dialogue.model.activity import Activity, Trigger, Wait
+from dialogue.model.customer import CustomerState, Instance
+from dialogue.model.effects import AnyEffect
+
+from .catalog import Catalog
+from .decide import Decision, own_journey, writable
+from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
+from .timers import TimerRef
+
+
+def wake(state: CustomerState, catalog: Catalog, timer: TimerRef, now: datetime,
+         chance: Chance = stable_chance, codes: Codes = new_coupon_code) -> Decision:
+    """Resume the customer `timer` was set for, once.
+
+    `duplicate=True` (nothing to write) when nobody waits there any more (already resumed,
+    moved on through the awaited event, left the activity) or when the wait is not over yet.
+    A customer waiting in an activity that was deleted, deactivated, has ended, or was edited so
+    that their element is gone or is no longer a wait, leaves it without any action.
+    """
+    instance = _waiting(state, timer.activity_id, timer.entry, timer.element_id)
+    if instance is None or instance.due_at is None or instance.due_at > now:
+        return Decision(state=state, duplicate=True)
+    state = writable(state)
+    effects = resume(state, catalog, timer.activity_id, instance, now, chance, codes)
+    return Decision(state=state, effects=effects)
+
+
+def resume(state: CustomerState, catalog: Catalog, activity_id: str, instance: Instance,
+           now: datetime, chance: Chance = stable_chance,
+           codes: Codes = new_coupon_code) -> list[AnyEffect]:
+    """Take a due `instance` off its element and walk on from there; `state` is `writable`.
+
+    A wait goes on at its `next`, a later trigger at its timeout's `next`. The run's event id
+    names the timer, so a retried wake-up takes the same random paths.
+    """
+    journey = own_journey(state, activity_id)
+    journey.waiting.remove(instance)
+    activity = catalog.get(activity_id)
+    if activity is None or closed(activity, now):
+        return []
+    element = activity.by_id.get(instance.element)
+    match element:
+        case Wait():
+            start = element.next
+        case Trigger(timeout=timeout) if timeout is not None:
+            start = timeout.next
+        case Trigger():
+            # Edited: the trigger lost its timeout. The customer keeps waiting for its event.
+            journey.waiting.append(instance.model_copy(update={"due_at": None}))
+            return []
+        case _:
+            return []  # the element is gone or is something else now: the customer leaves
+    event_id = f"timer:{activity_id}/{instance.entry}/{instance.element}"
+    run = Run(activity, state, journey, instance.entry, now, event_id, chance, codes,
+              {"type": "timer", "element": instance.element,
+               "due_at": instance.due_at.isoformat() if instance.due_at else None})
+    run.walk(start)
+    return run.effects
+
+
+def closed(activity: Activity, now: datetime) -> bool:
+    """Deactivated, or past the end of its end date: nobody goes on in it any more."""
+    end = activity.window[1]
+    return activity.state != "active" or (end is not None and now >= end)
+
+
+def _waiting(state: CustomerState, activity_id: str, entry: int,
+             element: str) -> Instance | None:
+    journey = state.journeys.get(activity_id)
+    if journey is None:
+        return None
+    return next((i for i in journey.waiting if i.entry == entry and i.element == element), None)
