@@ -69,10 +69,10 @@ class _RacingStore(DynamoCustomerStore):
         self.conflicts = 0
         self._commit_lock = threading.Lock()
 
-    def commit(self, state, effects):  # type: ignore[no-untyped-def]
+    def commit(self, state, effects, before=None):  # type: ignore[no-untyped-def]
         try:
             with self._commit_lock:
-                super().commit(state, effects)
+                super().commit(state, effects, before)
         except Conflict:
             self.conflicts += 1
             raise

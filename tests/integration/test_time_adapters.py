@@ -147,3 +147,32 @@ def test_a_send_time_before_the_daily_check_is_refused() -> None:
         check_send_time("02:00", "01:30")
     with pytest.raises(BadSetting, match="not HH:MM"):
         check_send_time("2am", "09:00")
+
+
+def test_orders_move_the_customer_between_rfm_bins_and_the_daily_run_merges_the_shards(
+        db: Any) -> None:
+    from decimal import Decimal
+
+    from dialogue.aws.dynamo import DynamoRfm
+    from dialogue.model.customer import OrderRecord
+
+    s = store(db)
+    for n, total in enumerate((Decimal(30), Decimal(300))):
+        before = s.load(f"customer:{n}")
+        after = before.model_copy(deep=True)
+        after.orders.append(OrderRecord(order_id=f"o{n}", event_id=f"e{n}", at=AT,
+                                        total=total, lines=[]))
+        after.order_count, after.total_spent = 1, total
+        s.commit(after, [], before=before)
+    again = s.load("customer:1")
+    second = again.model_copy(deep=True)
+    second.orders.append(OrderRecord(order_id="o2", event_id="e2",
+                                     at=AT + timedelta(days=1), total=Decimal(10), lines=[]))
+    second.order_count, second.total_spent = 2, Decimal(310)
+    s.commit(second, [], before=again)
+
+    merged = DynamoRfm(db, "main").merged()
+    assert merged == {"r_2026-12-01": 1, "r_2026-12-02": 1, "f_1": 1, "f_2": 1,
+                      "m_172": 1, "m_290": 1}
+    DynamoRfm(db, "main").save_snapshot("2026-12-03", merged)
+    assert DynamoRfm(db, "main").snapshot("2026-12-03") == merged

@@ -263,6 +263,7 @@ def daily_check() -> DailyCheck:
 def _build_daily_check() -> DailyCheck:
     from zoneinfo import ZoneInfo
 
+    from dialogue.aws.dynamo import DynamoRfm
     from dialogue.aws.scan import DynamoDailyRuns, SqsWork
     from dialogue.observability import count
     from dialogue.services import DailyCheck
@@ -273,6 +274,7 @@ def _build_daily_check() -> DailyCheck:
     settings, db, session, _ = _time_parts()
     return DailyCheck(runs=DynamoDailyRuns(db, settings.table_name),
                       work=SqsWork(session.client("sqs"), need("DAILY_QUEUE_URL")),
+                      rfm=DynamoRfm(db, settings.table_name),
                       clock=_ClockProxy(), zone=ZoneInfo(need("TIME_ZONE")),
                       segments=int(need("DAILY_SCAN_SEGMENTS")), count=count)
 
@@ -284,6 +286,7 @@ def daily_worker() -> DailyWorker:
 def _build_daily_worker() -> DailyWorker:
     from zoneinfo import ZoneInfo
 
+    from dialogue.aws.dynamo import DynamoRfm
     from dialogue.aws.scan import DynamoCustomerScan, SqsWork
     from dialogue.observability import count
     from dialogue.services import DailyWorker
@@ -294,6 +297,7 @@ def _build_daily_worker() -> DailyWorker:
     return DailyWorker(store=_store(db, settings),
                        scan=DynamoCustomerScan(db, settings.customers_table),
                        work=SqsWork(session.client("sqs"), need("DAILY_QUEUE_URL")),
+                       rfm=DynamoRfm(db, settings.table_name),
                        catalogs=_catalog_source(session, config, settings.catalog_bucket,
                                                 settings.catalog_cache_seconds),
                        clock=_ClockProxy(), zone=ZoneInfo(need("TIME_ZONE")), count=count,

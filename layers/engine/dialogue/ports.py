@@ -19,8 +19,10 @@ class CustomerStore(Protocol):
         """The state, or a fresh one at version 0."""
         ...
 
-    def commit(self, state: CustomerState, effects: list[AnyEffect]) -> None:
-        """Write state (expected at `state.version`) and effects atomically, or raise Conflict."""
+    def commit(self, state: CustomerState, effects: list[AnyEffect],
+               before: CustomerState | None = None) -> None:
+        """Write state (expected at `state.version`) and effects atomically, or raise Conflict;
+        `before` (the state as read) lets the store keep aggregates such as RFM histograms."""
         ...
 
 

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from dialogue.engine import segments as segment_rules
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.daily import daily
 from dialogue.engine.decide import Decision, decide, writable
+from dialogue.engine.rfm import RfmBoundaries, boundaries
 from dialogue.engine.timers import TimerRef
 from dialogue.engine.wake import wake
 from dialogue.model.customer import CustomerState
@@ -90,7 +91,7 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
         if decision.duplicate:
             return None
         try:
-            store.commit(decision.state, decision.effects)
+            store.commit(decision.state, decision.effects, before=state)
         except Conflict:
             count("WriteConflicts", 1)
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter before re-reading
@@ -117,6 +118,14 @@ class Work(Protocol):
 
 class DailyRuns(Protocol):
     def claim(self, day: str, at: str, segments: int) -> bool: ...
+
+
+class RfmHistogram(Protocol):
+    def merged(self) -> dict[str, int]: ...
+
+    def save_snapshot(self, day: str, histogram: dict[str, int]) -> None: ...
+
+    def snapshot(self, day: str) -> dict[str, int] | None: ...
 
 
 TimeLeft = Callable[[], float]  # seconds this invocation may still run
@@ -169,6 +178,7 @@ class DailyCheck:
 
     runs: DailyRuns
     work: Work
+    rfm: RfmHistogram
     clock: Clock
     zone: ZoneInfo
     segments: int
@@ -179,6 +189,8 @@ class DailyCheck:
         day = now.astimezone(self.zone).date().isoformat()
         if not self.runs.claim(day, now.isoformat(), self.segments):
             return {"day": day, "started": False}  # the schedule fired twice
+        # Today's quintiles, before any segment is refreshed: one snapshot for every worker.
+        self.rfm.save_snapshot(day, self.rfm.merged())
         self.work.send([{"day": day, "segment": n, "total": self.segments}
                         for n in range(self.segments)])
         self.count("DailyScanSegments", self.segments)
@@ -193,14 +205,25 @@ class DailyWorker:
     store: CustomerStore
     scan: CustomerScan
     work: Work
+    rfm: RfmHistogram
     catalogs: CatalogSource
     clock: Clock
     zone: ZoneInfo
     count: Callable[[str, int], None]
     threads: int = 8
+    _quintiles: dict[str, RfmBoundaries | None] = field(default_factory=dict)
+
+    def quintiles(self, day: str | None) -> RfmBoundaries | None:
+        """The day's RFM cut points (its snapshot; for a refresh, the histogram now)."""
+        key = day or "now"
+        if key not in self._quintiles or day is None:
+            histogram = self.rfm.snapshot(day) if day else self.rfm.merged()
+            self._quintiles = {key: boundaries(histogram, self.zone) if histogram else None}
+        return self._quintiles[key]
 
     def handle(self, item: dict[str, Any], time_left: TimeLeft) -> dict[str, Any]:
         catalog = self.catalogs.catalog()
+        rfm = self.quintiles(item.get("day"))
         cursor, checked, changed, units = item.get("cursor"), 0, 0, 0.0
         refresh: list[str] | None = item.get("refresh")
         while True:
@@ -209,8 +232,8 @@ class DailyWorker:
 
             def step(state: CustomerState, now: datetime = now) -> Decision:
                 if refresh is not None:  # "refresh now" of named segments, not the daily check
-                    return refresh_now(state, catalog, now, refresh)
-                return daily(state, catalog, now, self.zone)
+                    return refresh_now(state, catalog, now, refresh, rfm)
+                return daily(state, catalog, now, self.zone, rfm)
 
             def one(state: CustomerState, step: Callable[..., Decision] = step) -> bool:
                 return apply(self.store, state.subject, step, _no_count, first=state) is not None
@@ -239,10 +262,10 @@ def _event_id(body: str) -> str | None:
 
 
 def refresh_now(state: CustomerState, catalog: Catalog, now: datetime,
-                segments: list[str]) -> Decision:
+                segments: list[str], rfm: RfmBoundaries | None = None) -> Decision:
     """Only the named rule-based segments, now (a new or changed segment, or on demand)."""
     state = writable(state)
-    effects = segment_rules.refresh(state, catalog, now, only=set(segments))
+    effects = segment_rules.refresh(state, catalog, now, rfm, only=set(segments))
     return Decision(state=state, effects=effects, duplicate=not effects)
 
 

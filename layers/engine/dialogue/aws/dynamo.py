@@ -9,6 +9,7 @@ A wait's timer row is one too: TimerPipe hands it to the function that arms its 
 
 from __future__ import annotations
 
+import json
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import ClientError
 
 from dialogue.aws import keys
+from dialogue.engine.rfm import rfm_delta
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import (
@@ -63,9 +65,22 @@ class DynamoCustomerStore:
             return CustomerState(subject=subject)
         return state_from_item(item)
 
-    def commit(self, state: CustomerState, effects: list[AnyEffect]) -> None:
+    def commit(self, state: CustomerState, effects: list[AnyEffect],
+               before: CustomerState | None = None) -> None:
+        """`before`: the state as read, to move the customer between RFM histogram bins."""
         put = self._state_put(state)
         writes = self._effect_writes(state.subject, effects)
+        if before is not None:
+            delta = {k: n for k, n in rfm_delta(before, state, self._zone).items() if n}
+            if delta:
+                names = {f"#b{i}": name for i, name in enumerate(delta)}
+                writes.append({"Update": {
+                    "TableName": self._table, "Key": keys.rfm_key(state.subject),
+                    "UpdateExpression": "ADD " + ", ".join(f"#b{i} :b{i}"
+                                                           for i in range(len(delta))),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {f":b{i}": {"N": str(n)}
+                                                  for i, n in enumerate(delta.values())}}})
         try:
             if not writes:
                 self._db.put_item(**put)
@@ -177,3 +192,31 @@ class DynamoCustomerStore:
 
 def _epoch(at: datetime) -> str:
     return str(int(at.timestamp()))
+
+
+class DynamoRfm:
+    """The R/F/M histogram: merged from its shards once per daily run, kept as that day's
+    snapshot so every worker scores customers against the same quintiles."""
+
+    def __init__(self, client: Any, table: str):
+        self._db, self._table = client, table
+
+    def merged(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for n in range(keys.RFM_SHARDS):
+            item = self._db.get_item(TableName=self._table, ConsistentRead=True, Key={
+                "pk": {"S": f"RFM#{n}"}, "sk": {"S": "HIST"}}).get("Item", {})
+            for name, value in item.items():
+                if name[:2] in ("r_", "f_", "m_"):
+                    total[name] = total.get(name, 0) + int(value["N"])
+        return {k: n for k, n in total.items() if n > 0}
+
+    def save_snapshot(self, day: str, histogram: dict[str, int]) -> None:
+        self._db.put_item(TableName=self._table, Item={
+            **keys.rfm_snapshot_key(day), "kind": {"S": "rfm_snapshot"},
+            "histogram": {"S": json.dumps(histogram, separators=(",", ":"))}})
+
+    def snapshot(self, day: str) -> dict[str, int] | None:
+        item = self._db.get_item(TableName=self._table,
+                                 Key=keys.rfm_snapshot_key(day)).get("Item")
+        return json.loads(item["histogram"]["S"]) if item else None

@@ -12,6 +12,8 @@ Main table:
   TIMER#<bucket end>#<shard>                   <timer key>    a customer due at a wait's end
   DAILY#<shop-local day>                       RUN            the daily check's run, once a day
   SEGSTATS#<segment>                           DAY#<day>#<n>  entries and exits that day (sharded)
+  RFM#<n>                                      HIST           customers per R/F/M bin (sharded)
+  RFM#SNAPSHOT                                 <day>          the merged histogram of a daily run
 """
 
 from __future__ import annotations
@@ -65,3 +67,14 @@ def daily_run_key(day: str) -> dict[str, dict[str, str]]:
 def segment_stats_key(segment: str, day: str, subject: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"SEGSTATS#{segment}"},
             "sk": {"S": f"DAY#{day}#{shard(subject, COUNTER_SHARDS)}"}}
+
+
+RFM_SHARDS = 16
+
+
+def rfm_key(subject: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"RFM#{shard(subject, RFM_SHARDS)}"}, "sk": {"S": "HIST"}}
+
+
+def rfm_snapshot_key(day: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": "RFM#SNAPSHOT"}, "sk": {"S": day}}

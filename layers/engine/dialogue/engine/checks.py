@@ -105,13 +105,11 @@ def load_catalog(
         problems += found
         if template is not None and not found:
             good_templates[template.id] = template
-    good_segments: list[Segment] = []
-    for name, text in segments:
-        segment, found = parse_document(name, text, Segment)
-        problems += found
-        if segment is not None:
-            good_segments.append(segment)
-    known = {s.id: s for s in good_segments}
+    from dialogue.engine.segment_checks import check_segments  # it imports this module
+
+    known, found = check_segments(list(segments))
+    problems += found
+    good_segments = list(known.values())
     good: list[Activity] = []
     seen_ids: dict[str, str] = {}
     for name, text in activities:

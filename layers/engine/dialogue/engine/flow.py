@@ -136,14 +136,14 @@ class Run:
                     until = self.now + timedelta(days=el.for_days) if el.for_days else None
                     self.state.segments[el.segment] = Membership.model_construct(
                         since=self.now, until=until, by=self.activity.id)
-                    self._history(el.segment, "added")
+                    self._history(el.segment, "added", el.id)
                     self.effects.append(SegmentAdded.model_construct(
                         **base, segment=el.segment, until=until))
             case RemoveFromSegment():
                 was_member = self.state.in_segment(el.segment, self.now)
                 self.state.segments.pop(el.segment, None)  # an expired membership goes quietly
                 if was_member:
-                    self._history(el.segment, "removed")
+                    self._history(el.segment, "removed", el.id)
                     self.effects.append(SegmentRemoved.model_construct(**base, segment=el.segment))
             case Wait():
                 due = due_after(self.activity, self.now, el.amount, el.unit)
@@ -186,10 +186,10 @@ class Run:
                 return []
         return []  # pragma: no cover
 
-    def _history(self, segment: str, change: Literal["added", "removed"]) -> None:
+    def _history(self, segment: str, change: Literal["added", "removed"], element: str) -> None:
         history = self.state.segment_history
         history.append(SegmentChange.model_construct(segment=segment, change=change, at=self.now,
-                                     by=self.activity.id))
+                                                     by=self.activity.id, element=element))
         del history[:-MAX_SEGMENT_HISTORY]
 
     def _park(self, el: Element, due: datetime | None) -> None:
