@@ -961,15 +961,18 @@ def test_removing_a_customer_who_is_not_a_member_records_nothing():
     assert "other" in decision.state.segments
 
 
-def test_removing_a_customer_whose_membership_expired_records_nothing():
+def test_removing_a_customer_whose_membership_expired_ends_it_once():
+    """Not yet ended by a daily check: the exit is recorded here (row, history, statistics)."""
     act = activity(node("ordered", "places_order", "remove"),
-                   node("remove", "remove_from_segment", segment="eligible"))
+                   node("remove", "remove_from_segment", segment="eligible"), repeatable=True)
     expired = member_of("eligible", until=NOW - DAY)
     assert not expired.in_segment("eligible", NOW)
 
-    [decision] = play(act, order("o1", "10"), state=expired)
+    first, second = play(act, order("o1", "10"), order("o2", "10"), state=expired)
 
-    assert actions(decision) == []
+    assert actions(first) == ["remove"] and "eligible" not in first.state.segments
+    assert [c.change for c in first.state.segment_history] == ["removed"]
+    assert actions(second) == []
 
 
 # --- effects and counters ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ class CustomerStore(Protocol):
 
 
 class CatalogSource(Protocol):
-    def catalog(self) -> Catalog: ...
+    def catalog(self, max_age: float | None = None) -> Catalog: ...
 
 
 class Clock(Protocol):

@@ -222,7 +222,9 @@ class DailyWorker:
         return self._quintiles[key]
 
     def handle(self, item: dict[str, Any], time_left: TimeLeft) -> dict[str, Any]:
-        catalog = self.catalogs.catalog()
+        # A refresh was started because a segment file just changed: read the catalog now.
+        catalog = (self.catalogs.catalog(max_age=0) if "refresh" in item
+                   else self.catalogs.catalog())
         rfm = self.quintiles(item.get("day"))
         cursor, checked, changed, units = item.get("cursor"), 0, 0, 0.0
         refresh: list[str] | None = item.get("refresh")

@@ -25,8 +25,11 @@ class S3CatalogSource:
         self._catalog: Catalog | None = None
         self._loaded_at = 0.0
 
-    def catalog(self) -> Catalog:
-        if self._catalog is None or self._monotonic() - self._loaded_at >= self._ttl:
+    def catalog(self, max_age: float | None = None) -> Catalog:
+        """The cached catalog, re-listed when older than the cache time (or `max_age`: a segment
+        refresh asks for 0, the file it was started for has just changed)."""
+        ttl = self._ttl if max_age is None else max_age
+        if self._catalog is None or self._monotonic() - self._loaded_at >= ttl:
             self._catalog = self._load()
             self._loaded_at = self._monotonic()
         return self._catalog

@@ -133,6 +133,7 @@ class Run:
                     **base, promotion=el.promotion, code=code, expires_at=expires))
             case AddToSegment():
                 if not self.state.in_segment(el.segment, self.now):  # already in: no change
+                    self._end_expired(el, base)
                     until = self.now + timedelta(days=el.for_days) if el.for_days else None
                     self.state.segments[el.segment] = Membership.model_construct(
                         since=self.now, until=until, by=self.activity.id)
@@ -140,9 +141,10 @@ class Run:
                     self.effects.append(SegmentAdded.model_construct(
                         **base, segment=el.segment, until=until))
             case RemoveFromSegment():
-                was_member = self.state.in_segment(el.segment, self.now)
-                self.state.segments.pop(el.segment, None)  # an expired membership goes quietly
-                if was_member:
+                # A membership whose time ran out (not yet ended by the daily check) ends here too:
+                # its row goes and its exit is counted, once.
+                if el.segment in self.state.segments:
+                    del self.state.segments[el.segment]
                     self._history(el.segment, "removed", el.id)
                     self.effects.append(SegmentRemoved.model_construct(**base, segment=el.segment))
             case Wait():
@@ -191,6 +193,14 @@ class Run:
         history.append(SegmentChange.model_construct(segment=segment, change=change, at=self.now,
                                                      by=self.activity.id, element=element))
         del history[:-MAX_SEGMENT_HISTORY]
+
+    def _end_expired(self, el: AddToSegment, base: dict[str, Any]) -> None:
+        """A membership whose time ran out before the daily check ended it: end it first, so
+        every entry has its exit (history, statistics, SegmentLeft)."""
+        if el.segment in self.state.segments:
+            del self.state.segments[el.segment]
+            self._history(el.segment, "removed", el.id)
+            self.effects.append(SegmentRemoved.model_construct(**base, segment=el.segment))
 
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance.model_construct(

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the stack's TableName output (or DIALOGUE_TABLE)")
     p.add_argument("--shards", type=int, default=16, help="the stack's SegmentShards")
     p.add_argument("--days", type=int, default=30)
-    p.add_argument("--time-zone", default="UTC", help="the stack's TimeZone")
+    p.add_argument("--time-zone", default=os.environ.get("DIALOGUE_TIME_ZONE", "Europe/Paris"),
+                   help="the stack's TimeZone (or DIALOGUE_TIME_ZONE)")
 
     args = parser.parse_args(argv)
     match args.command:
