@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class LocalAws:
         self.state_machines: dict[str, str] = {}
         self._clients: dict[str, Any] = {}
         self._environ: dict[str, str] | None = None
-        self._stream_iterators: dict[str, dict[str, str]] = {}  # stream → shard → position
+        self._stream_positions: dict[str, dict[str, str]] = {}  # stream → shard → last read
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalAws:
@@ -70,6 +71,7 @@ class LocalAws:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        _serialise_dynamodb_writes()
         sfn.enable_execution(self.endpoint)  # before any function or state machine exists
         self.waits.install()
         self.router = sfn.route_lambda_invokes(self.call_function)
@@ -78,7 +80,7 @@ class LocalAws:
 
     def create_stack(self) -> None:
         resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
-        self._stream_iterators = {}
+        self._stream_positions = {}
         params = resolver.parameters
         if "DailyCheckTime" in params:  # refused on AWS at the functions' start, here at once
             check_send_time(params["DailyCheckTime"], params.get("SendTime", "23:59"))
@@ -261,29 +263,34 @@ class LocalAws:
 
     def _relay(self, stream_arn: str) -> int:
         """Read a table stream once and hand each record to every pipe whose filter it passes
-        (each pipe keeps its own position on AWS; here they advance together)."""
+        (each pipe keeps its own position on AWS; here they advance together). The position is
+        kept as the last sequence number read: moto replaces a table's stream shard when it
+        rolls a cancelled transaction back, so an iterator kept across calls would go stale."""
         from moto.events.models import EventPattern
 
         streams = self.client("dynamodbstreams")
         pipes = [(p, [EventPattern.load(x) for x in p.patterns])
                  for p in self.s.pipes if p.stream_arn == stream_arn]
-        iterators = self._stream_iterators.setdefault(stream_arn, {})
-        if not iterators:  # moto keeps one shard per stream
-            for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"][
-                    "Shards"]:
-                iterators[shard["ShardId"]] = streams.get_shard_iterator(
-                    StreamArn=stream_arn, ShardId=shard["ShardId"],
-                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        read = self._stream_positions.setdefault(stream_arn, {})
         moved = 0
-        for shard_id, iterator in iterators.items():
-            page = streams.get_records(ShardIterator=iterator)
-            iterators[shard_id] = page.get("NextShardIterator") or iterator
-            for record in page.get("Records", []):
-                plain = json.loads(stacks.record_json(record))
-                for pipe, patterns in pipes:
-                    if not patterns or any(p.matches_event(plain) for p in patterns):
-                        self._deliver(pipe, plain)
-                        moved += 1
+        for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            after = read.get(shard_id)
+            iterator = streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard_id,
+                **({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+                   if after else {"ShardIteratorType": "TRIM_HORIZON"}))["ShardIterator"]
+            while iterator:
+                page = streams.get_records(ShardIterator=iterator)
+                records = page.get("Records", [])
+                for record in records:
+                    read[shard_id] = record["dynamodb"]["SequenceNumber"]
+                    plain = json.loads(stacks.record_json(record))
+                    for pipe, patterns in pipes:
+                        if not patterns or any(p.matches_event(plain) for p in patterns):
+                            self._deliver(pipe, plain)
+                            moved += 1
+                iterator = page.get("NextShardIterator") if records else None
         return moved
 
     def _deliver(self, pipe: stacks.Pipe, record: dict[str, Any]) -> None:
@@ -295,6 +302,30 @@ class LocalAws:
             "EventBusName": pipe.target_bus, "Source": pipe.source or "pipe",
             "DetailType": _dynamic(pipe.detail_type or "", record), "Detail": json.dumps(record),
         }])
+
+
+_DYNAMODB_WRITES = threading.RLock()
+
+
+def _serialise_dynamodb_writes() -> None:
+    """moto rolls a cancelled transaction back by putting back a copy of the whole table taken
+    before it, which loses what other threads wrote meanwhile (DynamoDB isolates transactions
+    per item). The embedded AWS takes one DynamoDB write at a time, so concurrent writers (the
+    wake and daily workers' threads) behave as on AWS: conflicts are reported, nothing is lost."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items",
+                 "batch_write_item"):
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_serialised", False):
+            continue
+
+        def serialised(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return _method(self, *args, **kwargs)
+
+        serialised._serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialised)
 
 
 def _dynamic(value: str, record: dict[str, Any]) -> str:

@@ -154,6 +154,11 @@ def effects(aws: LocalAws) -> list[dict[str, Any]]:
                         "activity": None if change.by == "rule" else change.by,
                         "element": change.element, "effect": f"segment_{change.change}",
                         "segment": change.segment})
+    for row in out:  # one spelling of times: ISO 8601 in UTC with "Z"
+        for name in ("at", "sent_at"):
+            if row.get(name):
+                row[name] = parse_time(row[name]).astimezone(UTC).isoformat().replace(
+                    "+00:00", "Z")
     return sorted(out, key=lambda e: (parse_time(e["at"]), e["customer"], e["effect"]))
 
 
