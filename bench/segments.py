@@ -42,7 +42,7 @@ MEMBERS = 5_000_000
 FILL_SECONDS = 15 * 60
 PARTITION_WCU = 1000  # write units per second a DynamoDB partition takes
 HEADROOM = 0.5  # stay under half of it
-TEMPLATE_SHARDS = 16
+TEMPLATE_SHARDS = 32  # infra/template.yaml SegmentShards default
 SAMPLE_JOINS = 20_000
 SEGMENT = "big-segment"
 

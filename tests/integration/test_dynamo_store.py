@@ -84,7 +84,8 @@ def test_effects_are_written_with_the_state_in_one_transaction(db: Any) -> None:
     assert coupon["promotion"]["S"] == "TEN" and coupon["code"]["S"] == "K7XQ2M9PLR4T"
     member = next(v for k, v in stored.items() if k.startswith("SEGMENT#golfers#"))
     assert member["sk"]["S"] == "customer:frank"
-    counters = next(v for k, v in stored.items() if k.startswith("ACTIVITY#act|COUNTERS#"))
+    counters = next(v for k, v in stored.items()
+                    if k.startswith("ACTIVITY#act#") and k.endswith("|COUNTERS"))
     assert counters["n_t"]["N"] == "1" and counters["n_m"]["N"] == "1"
 
 

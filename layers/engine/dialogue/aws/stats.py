@@ -1,7 +1,7 @@
 """Segment statistics: size now, size at the end of each day, entries and exits per day.
 
 Entries and exits are counted in the same transaction as the membership change (sharded rows
-`SEGSTATS#<segment>`), so they are exact; the size on a past day is the size now minus what
+`SEGSTATS#<segment>#<n>`), so they are exact; the size on a past day is the size now minus what
 changed since.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
+
+from dialogue.aws.keys import COUNTER_SHARDS
 
 
 def segment_stats(client: Any, table: str, segment: str, shards: int, today: date,
@@ -28,20 +30,21 @@ def segment_stats(client: Any, table: str, segment: str, shards: int, today: dat
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     first = today - timedelta(days=days - 1)
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: {"entered": 0, "left": 0})
-    args = {"TableName": table,
-            "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
-            "ExpressionAttributeValues": {":p": {"S": f"SEGSTATS#{segment}"},
-                                          ":a": {"S": f"DAY#{first.isoformat()}"},
-                                          ":b": {"S": f"DAY#{today.isoformat()}#~"}}}
-    while True:
-        page = client.query(**args)
-        for item in page["Items"]:
-            day = item["sk"]["S"].split("#")[1]
-            for change in ("entered", "left"):
-                per_day[day][change] += int(item.get(change, {}).get("N", "0"))
-        if "LastEvaluatedKey" not in page:
-            break
-        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for n in range(COUNTER_SHARDS):
+        args = {"TableName": table,
+                "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": {":p": {"S": f"SEGSTATS#{segment}#{n}"},
+                                              ":a": {"S": f"DAY#{first.isoformat()}"},
+                                              ":b": {"S": f"DAY#{today.isoformat()}"}}}
+        while True:
+            page = client.query(**args)
+            for item in page["Items"]:
+                day = item["sk"]["S"].removeprefix("DAY#")
+                for change in ("entered", "left"):
+                    per_day[day][change] += int(item.get(change, {}).get("N", "0"))
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     rows, end_size = [], size
     for back in range(days):
         day = (today - timedelta(days=back)).isoformat()

@@ -39,7 +39,7 @@ def counters(aws: LocalAws) -> dict[str, dict[str, int]]:
     """activity → element → customers who reached it (the shards summed)."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for item in _items(aws, "ACTIVITY#"):
-        activity = item["pk"]["S"].removeprefix("ACTIVITY#")
+        activity = item["pk"]["S"].removeprefix("ACTIVITY#").rsplit("#", 1)[0]
         for name, value in item.items():
             if name.startswith("n_"):
                 out[activity][name[2:]] += int(value["N"])
