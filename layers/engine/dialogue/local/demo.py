@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import time
+import warnings
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ from dialogue.model.activity import Activity
 def _quiet() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("dialogue").setLevel(logging.ERROR)
+    # powertools warns when a function published no metric (an idle wake-up): not news here
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _start(activities: Path, segments: Path, port: int = 0, templates: Path | None = None,
