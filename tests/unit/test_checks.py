@@ -104,6 +104,14 @@ def test_an_unknown_time_zone_is_reported():
                    "unknown IANA time zone 'Europe/Pariss'")
 
 
+def test_an_unknown_time_zone_in_a_day_and_time_target_is_reported():
+    target = {"id": "evening", "type": "target", "conditions": [
+        {"type": "day_time", "start": "18:00", "end": "23:00", "time_zone": "Europe/Pariss"}]}
+    assert_problem(check(doc(REGISTERS, target)), "a.json",
+                   "$.elements[1].conditions[0].time_zone",
+                   "unknown IANA time zone 'Europe/Pariss'")
+
+
 def test_an_end_date_before_the_start_date_is_reported():
     dates = {**VALID, "start_date": "2025-06-30", "end_date": "2025-06-01"}
 

@@ -51,7 +51,8 @@ class Problem:
         return f"{self.file} : {self.path} : {self.reason}"
 
 
-def parse_document(name: str, text: str, model: type[M]) -> tuple[M | None, list[Problem]]:
+def parse_document(name: str, text: str, model: type[M],
+                   tags: tuple[str, ...] = ()) -> tuple[M | None, list[Problem]]:
     """JSON text → model, or the problems (bad JSON with its line, every schema error)."""
     try:
         raw: Any = json.loads(text)
@@ -62,18 +63,19 @@ def parse_document(name: str, text: str, model: type[M]) -> tuple[M | None, list
     try:
         return model.model_validate(raw), []
     except ValidationError as e:
-        return None, [Problem(name, json_path(_document_loc(err["loc"], raw)),
+        return None, [Problem(name, json_path(_document_loc(err["loc"], raw, tags)),
                               err["msg"].removeprefix("Value error, "))
                       for err in e.errors()]
 
 
-def _document_loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
-    """Drop the discriminated unions' tags from pydantic's location: they are not JSON keys."""
+def _document_loc(loc: tuple[Any, ...], raw: Any, tags: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """Drop the discriminated unions' tags from pydantic's location: they are not JSON keys.
+    `tags`: a model's own union names (a segment rule's all / any / not / field nodes)."""
     out: list[Any] = []
     node = raw
     for part in loc:
         if (isinstance(node, dict) and isinstance(part, str) and part not in node
-                and part in (node.get("type"), node.get("channel"))):
+                and (part in tags or part in (node.get("type"), node.get("channel")))):
             continue
         out.append(part)
         if isinstance(node, dict):

@@ -9,13 +9,7 @@ engine never evaluates a rule it cannot evaluate completely.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from pydantic import ValidationError
-
-from dialogue.engine.checks import Problem
-from dialogue.model.events import json_path
+from dialogue.engine.checks import Problem, parse_document
 from dialogue.model.segment import NODE_TAGS, Segment
 
 
@@ -50,36 +44,9 @@ def check_segments(documents: list[tuple[str, str]]) -> tuple[dict[str, Segment]
 
 
 def parse_segment(name: str, text: str) -> tuple[Segment | None, list[Problem]]:
-    """JSON text → a segment, or its problems. Like `engine.checks.parse_document`, but the
-    rule tree's union tags (pydantic's names for all / any / not / a rule) leave the paths."""
-    try:
-        raw: Any = json.loads(text)
-    except json.JSONDecodeError as e:
-        return None, [Problem(name, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
-    if not isinstance(raw, dict):
-        return None, [Problem(name, "$", "the top level must be a JSON object")]
-    try:
-        return Segment.model_validate(raw), []
-    except ValidationError as e:
-        return None, [Problem(name, json_path(_loc(err["loc"], raw)),
-                              err["msg"].removeprefix("Value error, "))
-                      for err in e.errors()]
-
-
-def _loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
-    out: list[Any] = []
-    node = raw
-    for part in loc:
-        if part in NODE_TAGS and isinstance(node, dict) and part not in node:
-            continue
-        out.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return tuple(out)
+    """JSON text → a segment, or its problems; the rule tree's union tags (pydantic's names for
+    all / any / not / a rule) are left out of the paths."""
+    return parse_document(name, text, Segment, NODE_TAGS)
 
 
 def _cycles(parsed: dict[str, Segment]) -> list[tuple[list[str], list[tuple[str, str]]]]:

@@ -11,11 +11,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from .base import Id, Strict
+from .base import Id, Strict, ZoneName
 from .events import DETAILS, CustomEvent
 from .matching import TextMatch, TimeFrame
 from .targets import Target
@@ -264,19 +264,10 @@ class Activity(Strict):
     state: Literal["active", "inactive"] = "active"
     start_date: date | None = None
     end_date: date | None = None
-    time_zone: str = "UTC"
+    time_zone: ZoneName = "UTC"
     repeatable: bool = False
     test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {v!r}") from None
-        return v
 
     @model_validator(mode="after")
     def _dates(self) -> Activity:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Id, ShopId, Strict
+from .base import Id, ShopId, Strict, ZoneName
 from .matching import Comparison, TextMatch, TimeFrame
 
 Have = Literal["any", "all", "none"]
@@ -92,7 +92,7 @@ class DayTimeTarget(Strict):
     weekdays: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     start: time = time(0, 0)
     end: time = time(23, 59, 59)
-    time_zone: str = "UTC"
+    time_zone: ZoneName = "UTC"
 
 
 class AttributeTarget(Strict):
