@@ -69,6 +69,8 @@ def rfm_bins(state: CustomerState, zone: tzinfo = UTC) -> dict[str, str] | None:
 def rfm_delta(before: CustomerState, after: CustomerState,
               zone: tzinfo = UTC) -> dict[str, int]:
     """Bin name → +1 / -1 to add to the histogram for this change of state; {} if none."""
+    if before.order_count == after.order_count and before.total_spent == after.total_spent:
+        return {}  # no order came: no bin can move (every event pays this check, not the bins)
     old, new = rfm_bins(before, zone) or {}, rfm_bins(after, zone) or {}
     delta: dict[str, int] = {}
     for measure in MEASURES:
