@@ -63,6 +63,8 @@ def run_simulation(activities: Path, segments: Path, templates: Path, events: Pa
     try:
         simulation = Simulation(aws, SimulatedClock(first_day(start)))
         simulation.run(load_events(events), first_day(start), days)
+        for line in simulation.log:
+            print(f"note: {line}", file=sys.stderr)
         rows = effects(aws)
         if output == "jsonl":
             for row in rows:
