@@ -1,4 +1,6 @@
-"""suppression: SES bounces and complaints (from the default bus) suppress the address."""
+"""suppression: SES's events from the default bus. Bounces, complaints and unsubscribes
+suppress the address; opens and clicks become the customer's behaviour (EmailOpened,
+EmailClicked)."""
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,

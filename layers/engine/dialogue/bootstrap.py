@@ -172,20 +172,27 @@ def suppression_service() -> SuppressionService:
 
 
 def _build_suppression_service() -> SuppressionService:
+    """Suppression needs the table; opens and clicks the customers' states and the catalog,
+    as on_event does (the catalog is read at the first open or click only)."""
     import boto3
+    from botocore.config import Config
 
     from dialogue.aws.jobs import DynamoRecipients
+    from dialogue.delivery.engagement import EngagementService
     from dialogue.delivery.service import SuppressionService
-    from dialogue.observability import count
+    from dialogue.observability import count, logger
 
-    table = os.environ.get("TABLE_NAME")
-    if not table:
-        from dialogue.settings import MissingSetting
-
-        raise MissingSetting("environment variable TABLE_NAME is not set")
-    recipients = DynamoRecipients(boto3.client("dynamodb"), table, table)
-    return SuppressionService(recipients, _ClockProxy(),
-                              count)
+    settings = Settings.from_env(os.environ)
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    session = boto3.session.Session()
+    db = session.client("dynamodb", config=config)
+    engagement = EngagementService(
+        store=_store(db, settings),
+        catalogs=_catalog_source(session, config, settings.catalog_bucket,
+                                 settings.catalog_cache_seconds),
+        clock=_ClockProxy(), count=count, log=logger.info)
+    return SuppressionService(DynamoRecipients(db, settings.table_name, settings.customers_table),
+                              _ClockProxy(), count, engagement)
 
 
 def retry_later(receipt_handle: str, receive_count: int) -> Callable[[], None]:

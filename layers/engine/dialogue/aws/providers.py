@@ -80,6 +80,8 @@ class SesMailer:
                                 "Destination": {"ToAddresses": [email.to]}}
         if self._config_set:
             args["ConfigurationSetName"] = self._config_set
+        if email.tags:  # copied by SES into the mail's events: who opened or clicked it
+            args["EmailTags"] = [{"Name": k, "Value": v} for k, v in email.tags.items()]
         self._limiter.wait()
         try:
             return str(self._ses.send_email(**args)["MessageId"])

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from dialogue.delivery.render import RenderError, render
 from dialogue.delivery.sms import InvalidNumber, e164, parts
+from dialogue.delivery.tracking import message_tags
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
@@ -43,6 +44,8 @@ class Email:
     text: str
     html: str | None
     headers: dict[str, str]
+    # SES tags: whom and why, for its open and click events (`tracking`); no address.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,8 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
     return Email(to=address, sender=settings.sender, reply_to=job.reply_to,
                  subject=rendered.subject, text=rendered.text, html=rendered.html,
                  headers={"List-Unsubscribe": f"<{unsubscribe}>",
-                          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+                          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+                 tags=message_tags(job))
 
 
 def _context(job: MessageQueued, state: CustomerState, settings: DeliverySettings,

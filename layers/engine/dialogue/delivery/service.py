@@ -26,6 +26,7 @@ from dialogue.delivery.plan import (
 )
 from dialogue.delivery.providers_port import ProviderRejected, ProviderUnavailable
 from dialogue.delivery.suppression import addresses_to_suppress
+from dialogue.delivery.tracking import ENGAGEMENT
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.ports import CatalogSource, Clock
@@ -147,18 +148,28 @@ class Suppressions(Protocol):
     def suppress(self, address_hash: str, reason: str, at: Any) -> None: ...
 
 
+class Engagements(Protocol):
+    def handle(self, event: dict[str, Any]) -> Any: ...
+
+
 @dataclass
 class SuppressionService:
-    """Bounces and complaints from SES: the address is never written to again."""
+    """SES's events: after a permanent bounce, a complaint or an unsubscribe the address is
+    never written to again; an open or a click is handed to `engagement` (the customer's
+    behaviour). Returns the number of addresses suppressed."""
 
     suppressions: Suppressions
     clock: Clock
     count: Callable[[str, int], None]
+    engagement: Engagements
 
     def handle(self, body: str) -> int:
         event = json.loads(body)
-        found = addresses_to_suppress(str(event.get("detail-type", "")),
-                                      event.get("detail") or {})
+        detail_type = str(event.get("detail-type", ""))
+        if detail_type in ENGAGEMENT:
+            self.engagement.handle(event)
+            return 0
+        found = addresses_to_suppress(detail_type, event.get("detail") or {})
         for address, reason in found:
             self.suppressions.suppress(suppression_key(address), reason, self.clock.now())
         self.count("AddressesSuppressed", len(found))
