@@ -183,6 +183,12 @@ class World:
         self.settle()
 
     # readback
+    def activity_file(self, activity_id: str) -> dict[str, Any]:
+        """The activity's file in the catalog bucket now (with "state" as the engine reads it)."""
+        body = self.aws.client("s3").get_object(Bucket=self.aws.s.name("CatalogBucket"),
+                                                Key=f"activities/{activity_id}.json")["Body"]
+        return {"state": "active", **json.loads(body.read())}
+
     def jobs(self, customer: str | None = None) -> list[dict[str, Any]]:
         return [j for j in readback.message_jobs(self.aws)
                 if customer is None or j["subject"] == f"customer:{customer}"]
@@ -503,6 +509,29 @@ def test_customers_waiting_in_a_deactivated_activity_are_not_resumed(world: Worl
     assert world.jobs() == [] and world.mails() == []
     assert world.customer("quinn").journeys["follow-up"].waiting == []  # left the activity
     assert readback.counters(world.aws)["follow-up"].get("mail", 0) == 0
+
+
+def test_an_activity_past_its_end_date_is_marked_inactive_by_the_daily_check(world: World):
+    """Its last day is 5 January in Paris: the check of 6 January at 02:00 lets its waiting
+    customers go and rewrites its file as inactive, the rest of the file as it was."""
+    ending = {**FOLLOW_UP, "end_date": "2027-01-05",
+              "elements": [{**FOLLOW_UP["elements"][0]},
+                           {**FOLLOW_UP["elements"][1], "amount": 3},
+                           FOLLOW_UP["elements"][2]]}
+    world.load([ending])
+    world.run([registers("uma", "2027-01-04T10:00:00Z")], datetime(2027, 1, 4, tzinfo=UTC), 1)
+    assert world.activity_file("follow-up")["state"] == "active"  # absent: active by default
+
+    world.run([], datetime(2027, 1, 5, tzinfo=UTC), 1)
+    assert world.activity_file("follow-up")["state"] == "active"  # its last day
+    world.run([], datetime(2027, 1, 6, tzinfo=UTC), 3)  # the check at 02:00 on the 6th
+
+    written = world.activity_file("follow-up")
+    assert written["state"] == "inactive"
+    assert {**written, "state": "active"} == {
+        "schema_version": 1, "time_zone": "Europe/Paris", **ending, "state": "active"}
+    assert world.customer("uma").journeys["follow-up"].waiting == []
+    assert world.jobs("uma") == [] and subjects(world.mails(), "uma") == []
 
 
 def test_customers_waiting_at_a_wait_removed_by_an_edit_are_not_resumed_wrongly(world: World):

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from dialogue.aws.dynamo import DynamoCustomerStore
+from dialogue.aws.s3_catalog import S3CatalogSource
 from dialogue.aws.scan import DynamoCustomerScan, DynamoDailyRuns
 from dialogue.aws.stats import segment_stats
 from dialogue.aws.timers import DynamoTimers, StepFunctionsWaker, bucket_of_stream_record
@@ -176,3 +177,47 @@ def test_orders_move_the_customer_between_rfm_bins_and_the_daily_run_merges_the_
                       "m_172": 1, "m_290": 1}
     DynamoRfm(db, "main").save_snapshot("2026-12-03", merged)
     assert DynamoRfm(db, "main").snapshot("2026-12-03") == merged
+
+
+ENDING = {"schema_version": 1, "id": "summer", "name": "Summer sale", "end_date": "2026-08-31",
+          "elements": [{"id": "ordered", "type": "places_order", "next": "mail"},
+                       {"id": "mail", "type": "send_message", "channel": "email",
+                        "template": "thanks"}]}
+
+
+@pytest.fixture
+def catalog_bucket() -> Iterator[tuple[Any, S3CatalogSource]]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="catalog",
+                         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_object(Bucket="catalog", Key="activities/summer.json",
+                      Body=json.dumps(ENDING, indent=2).encode())
+        yield s3, S3CatalogSource(s3, "catalog", 60, lambda: 0.0, lambda problems: None)
+
+
+def test_an_ended_activity_file_is_rewritten_inactive_and_read_again(
+        catalog_bucket: tuple[Any, S3CatalogSource]) -> None:
+    s3, source = catalog_bucket
+    assert source.catalog().activities["summer"].state == "active"
+
+    assert source.deactivate("summer") is True
+
+    written = json.loads(s3.get_object(Bucket="catalog", Key="activities/summer.json")["Body"]
+                         .read())
+    assert written == {**ENDING, "state": "inactive"}
+    assert list(written)[:4] == ["schema_version", "id", "name", "state"]
+    assert source.catalog().activities["summer"].state == "inactive"
+    assert source.deactivate("summer") is False  # nothing left to do
+
+
+def test_an_activity_file_edited_since_it_was_read_is_not_overwritten(
+        catalog_bucket: tuple[Any, S3CatalogSource]) -> None:
+    s3, source = catalog_bucket
+    source.catalog()
+    extended = json.dumps({**ENDING, "end_date": "2026-09-30"}).encode()
+    s3.put_object(Bucket="catalog", Key="activities/summer.json", Body=extended)
+
+    assert source.deactivate("summer") is False
+    assert s3.get_object(Bucket="catalog", Key="activities/summer.json")["Body"].read() == extended
+    assert source.deactivate("winter") is False  # no such activity

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.checks import Problem, load_catalog
-from dialogue.engine.daily import daily
+from dialogue.engine.daily import daily, expired
 from dialogue.engine.decide import Decision, decide
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.engine.wake import wake
@@ -631,6 +631,21 @@ def test_customers_waiting_in_an_ended_activity_are_let_go():
     decision = check_daily(act, registered.state, JUNE_15 + DAY)
 
     assert dropped_without_actions(decision)
+
+
+def test_activities_past_their_end_date_in_their_time_zone_are_to_be_marked_inactive():
+    ended = activity(*ORDER_OR_REMINDER, id="ended", end_date="2025-06-14",
+                     time_zone="Europe/Paris")
+    last_day = activity(*ORDER_OR_REMINDER, id="last-day", end_date="2025-06-15",
+                        time_zone="Europe/Paris")
+    already = activity(*ORDER_OR_REMINDER, id="already", end_date="2025-06-01",
+                       state="inactive")
+    catalog = Catalog([ended, last_day, already, activity(*ORDER_OR_REMINDER, id="open")])
+
+    # 14 June ends at 22:00 UTC in Paris (summer time): not a moment before.
+    assert expired(catalog, datetime(2025, 6, 14, 21, 59, tzinfo=UTC)) == []
+    assert expired(catalog, datetime(2025, 6, 14, 22, 0, tzinfo=UTC)) == ["ended"]
+    assert expired(catalog, datetime(2025, 6, 16, 0, 0, tzinfo=UTC)) == ["ended", "last-day"]
 
 
 def test_a_wait_whose_timer_was_lost_is_resumed_by_the_daily_check_and_only_once():

@@ -272,18 +272,21 @@ def _build_daily_check() -> DailyCheck:
 
     from dialogue.aws.dynamo import DynamoRfm
     from dialogue.aws.scan import DynamoDailyRuns, SqsWork
-    from dialogue.observability import count
+    from dialogue.observability import count, logger
     from dialogue.services import DailyCheck
     from dialogue.settings import _needs, check_send_time
 
     need = _needs(os.environ)
     check_send_time(need("DAILY_CHECK_TIME"), need("SEND_TIME"))
-    settings, db, session, _ = _time_parts()
+    settings, db, session, config = _time_parts()
     return DailyCheck(runs=DynamoDailyRuns(db, settings.table_name),
                       work=SqsWork(session.client("sqs"), need("DAILY_QUEUE_URL")),
                       rfm=DynamoRfm(db, settings.table_name),
                       clock=_ClockProxy(), zone=ZoneInfo(need("TIME_ZONE")),
-                      segments=int(need("DAILY_SCAN_SEGMENTS")), count=count)
+                      segments=int(need("DAILY_SCAN_SEGMENTS")), count=count,
+                      files=_catalog_source(session, config, settings.catalog_bucket,
+                                            settings.catalog_cache_seconds),
+                      log=logger.info)
 
 
 def daily_worker() -> DailyWorker:

@@ -30,6 +30,12 @@ class CatalogSource(Protocol):
     def catalog(self, max_age: float | None = None) -> Catalog: ...
 
 
+class ActivityFiles(CatalogSource, Protocol):
+    def deactivate(self, activity_id: str) -> bool:
+        """Mark the activity's file inactive; False if it changed meanwhile or is not active."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

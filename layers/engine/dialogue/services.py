@@ -21,14 +21,21 @@ from pydantic import ValidationError
 
 from dialogue.engine import segments as segment_rules
 from dialogue.engine.catalog import Catalog
-from dialogue.engine.daily import daily
+from dialogue.engine.daily import daily, expired
 from dialogue.engine.decide import Decision, decide, writable
 from dialogue.engine.rfm import RfmBoundaries, boundaries
 from dialogue.engine.timers import TimerRef
 from dialogue.engine.wake import wake
 from dialogue.model.customer import CustomerState
 from dialogue.model.events import UnknownEventType, event_errors, parse_event
-from dialogue.ports import CatalogSource, Clock, Conflict, CustomerStore, RejectedEvents
+from dialogue.ports import (
+    ActivityFiles,
+    CatalogSource,
+    Clock,
+    Conflict,
+    CustomerStore,
+    RejectedEvents,
+)
 
 
 class Outcome(StrEnum):
@@ -183,18 +190,33 @@ class DailyCheck:
     zone: ZoneInfo
     segments: int
     count: Callable[[str, int], None]
+    files: ActivityFiles | None = None
+    log: Callable[..., None] = lambda *_: None
 
     def start(self) -> dict[str, Any]:
         now = self.clock.now()
         day = now.astimezone(self.zone).date().isoformat()
         if not self.runs.claim(day, now.isoformat(), self.segments):
             return {"day": day, "started": False}  # the schedule fired twice
+        deactivated = self.deactivate_expired(now)
         # Today's quintiles, before any segment is refreshed: one snapshot for every worker.
         self.rfm.save_snapshot(day, self.rfm.merged())
         self.work.send([{"day": day, "segment": n, "total": self.segments}
                         for n in range(self.segments)])
         self.count("DailyScanSegments", self.segments)
-        return {"day": day, "started": True, "segments": self.segments}
+        return {"day": day, "started": True, "segments": self.segments,
+                "deactivated": deactivated}
+
+    def deactivate_expired(self, now: datetime) -> list[str]:
+        """Ended activities are marked inactive in their files. The workers treat them as ended
+        already (not live: no entry, waiting customers dropped); this makes the file say so."""
+        if self.files is None:
+            return []
+        done = [a for a in expired(self.files.catalog(max_age=0), now) if self.files.deactivate(a)]
+        if done:
+            self.count("ActivitiesDeactivated", len(done))
+            self.log("activities past their end date marked inactive: %s", ", ".join(done))
+        return done
 
 
 @dataclass

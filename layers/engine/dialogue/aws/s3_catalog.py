@@ -6,9 +6,12 @@ event costs no S3 call. Broken documents are reported (file : path : reason) and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.checks import Problem, load_catalog
@@ -52,6 +55,40 @@ class S3CatalogSource:
             self._on_problems(problems)
         logging.getLogger(__name__).debug("catalog loaded: %d activities", len(catalog.activities))
         return catalog
+
+    def deactivate(self, activity_id: str) -> bool:
+        """Rewrite the activity's file with `"state": "inactive"`, only if it is unchanged since
+        it was read (If-Match: a marketer's edit in between wins; the next day tries again).
+        False when there is nothing to do or the file changed."""
+        found = []
+        for key, (etag, text) in self._bodies.items():
+            if not key.startswith(ACTIVITIES):
+                continue
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and doc.get("id") == activity_id:
+                found.append((key, etag, doc))
+        if len(found) != 1 or found[0][2].get("state", "active") != "active":
+            return False  # a duplicate id is a catalog problem, reported where it is loaded
+        key, etag, doc = found[0]
+        if "state" in doc:
+            doc["state"] = "inactive"
+        else:  # after the id and name, where a marketer looks for it
+            head = {k: doc.pop(k) for k in ("schema_version", "id", "name") if k in doc}
+            doc = {**head, "state": "inactive", **doc}
+        body = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfMatch=etag,
+                                ContentType="application/json")
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412",
+                                                           "ConditionalRequestConflict"):
+                return False
+            raise
+        self._catalog = None  # read again, with the file as it now is
+        return True
 
     def _list(self, prefix: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

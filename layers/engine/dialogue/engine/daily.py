@@ -65,6 +65,14 @@ def daily(state: CustomerState, catalog: Catalog, now: datetime, zone: ZoneInfo,
     return Decision(state=state, effects=effects)
 
 
+def expired(catalog: Catalog, now: datetime) -> list[str]:
+    """Activities still marked active whose end date is over in their time zone: the daily
+    check marks them inactive, so what a marketer reads says what the engine does (an ended
+    activity is not live either way)."""
+    return [a.id for a in catalog.activities.values()
+            if a.state == "active" and a.window[1] is not None and now >= a.window[1]]
+
+
 def _expire_memberships(state: CustomerState, now: datetime) -> list[AnyEffect]:
     """Memberships whose time ran out end today (rule-based ones are left to the rules)."""
     effects: list[AnyEffect] = []
