@@ -2,11 +2,11 @@
 
 A synthetic customer base of new, active and heavy customers and guests (`customer_base`) is
 stored as `DynamoCustomerStore` stores it — through the real store, into an in-memory DynamoDB
-(`FakeDynamo`): one item per customer, the state as zlib-compressed JSON plus its key, kind and
-version. The real `DailyWorker` then checks every scan segment of that table with the real
-`DynamoCustomerScan` and store on top of the fake: parse each page, `daily()` each customer
-against the shipped catalog (examples/activities, examples/segments) and commit what changed,
-conditionally on the version read.
+(`FakeDynamo`): one item per customer, the state as compressed JSON (`state_codec`) plus its
+key, kind and version. The real `DailyWorker` then checks every scan segment of that table with
+the real `DynamoCustomerScan` and store on top of the fake: parse each page, `daily()` each
+customer against the shipped catalog (examples/activities, examples/segments) and commit what
+changed, conditionally on the version read.
 
 The fake charges a Scan page as DynamoDB does: the cumulative size of the items it returns,
 rounded up to 4 KB, half a read unit per 4 KB (eventually consistent, as the scan reads), with
@@ -25,7 +25,6 @@ import math
 import random
 import sys
 import time
-import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
+from dialogue.aws import state_codec
 from dialogue.aws.dynamo import DynamoCustomerStore, state_from_item
 from dialogue.aws.scan import DynamoCustomerScan
 from dialogue.engine.catalog import Catalog
@@ -131,21 +131,21 @@ class BaseMaker:
             order = self._order(at)
             state.orders.append(order)
             state.total_spent += order.total
-            events.append((at, order.event_id))
+            events.append((at, "e-" + _hex(r)))
         state.order_count = n_orders + (r.randint(0, 20) if kind == "heavy" else 0)  # older ones
         n = r.randint(b_lo, b_hi)
         kinds = r.choices(self._kinds, cum_weights=self._cum, k=n)
         pools, construct = self._fields, Occurrence.model_construct
         for at, what in zip(self._moments(start, n), kinds, strict=True):
             fields, tags = pools[what][int(r.random() * 400)]
-            event_id = "e-" + _hex(r)
-            state.behaviour.append(construct(event_id=event_id, at=at, kind=what,
-                                             fields=fields, tags=tags))
-            events.append((at, event_id))
+            state.behaviour.append(construct(at=at, kind=what, fields=fields, tags=tags))
+            events.append((at, "e-" + _hex(r)))
         # events that leave no history: log-ins, cart updates, profile changes
         events += [(at, "e-" + _hex(r)) for at in self._moments(start, len(events) // 4)]
         events.sort()
-        state.processed = [e for _, e in events[-200:]]
+        state.processed = {}
+        for at, event_id in events:  # each remembered as on_event does when it applies it
+            state.remember(event_id, at)
         if r.random() < (0.15 if kind != "new" else 0.05):
             updated = self.now - timedelta(days=r.uniform(0, 10))
             state.cart = CartState.model_construct(
@@ -160,6 +160,7 @@ class BaseMaker:
         """`n` moments between `start` and now, oldest first, denser lately, whole seconds."""
         seconds = int((self.now - start).total_seconds())
         r = self.r
+        start = start.replace(microsecond=0)
         return [start + timedelta(seconds=int(seconds * x ** 0.7))
                 for x in sorted(r.random() for _ in range(n))]
 
@@ -192,7 +193,7 @@ class BaseMaker:
         lines = r.sample(self._lines, 1 if r.random() < 0.6 else 2 if r.random() < 0.75 else 3)
         total = sum((ln.value for ln in lines), Decimal(0))
         return OrderRecord.model_construct(
-            order_id="o-" + _hex(r, 48), event_id="e-" + _hex(r), at=at, total=total,
+            order_id="o-" + _hex(r, 48), at=at, total=total,
             lines=lines, promotion_codes=["SUMMER"] if r.random() < 0.1 else [])
 
     def _fields_of(self, kind: str) -> tuple[dict[str, str], list[str]]:
@@ -208,7 +209,7 @@ class BaseMaker:
                 fields, tags = {"category": category}, [category, "Sports"]
             case "PageVisited":
                 fields = {"url": r.choice(["https://shop.example/", "https://shop.example/sale",
-                                           "https://shop.example/help"]), "referrer": ""}
+                                           "https://shop.example/help"])}
             case "SearchPerformed":
                 fields = {"query": r.choice(QUERIES)}
             case "SocialParticipation":
@@ -676,7 +677,7 @@ def _sizes(kinds: dict[str, str], items: list[dict[str, Any]]) -> dict[str, Size
     by_kind: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     for item in items:
         doc = item["doc"]["B"]
-        row = (len(zlib.decompress(doc)), len(doc), item_size(item))
+        row = (len(state_codec.document(doc)), len(doc), item_size(item))
         by_kind[kinds.get(_subject(item["pk"]["S"]), "?")].append(row)
         by_kind["all"].append(row)
     return {kind: Sizes(*(sum(r[k] for r in rows) / len(rows) for k in range(3)))

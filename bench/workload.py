@@ -122,7 +122,7 @@ def customer_state(now: datetime, orders: int = 20, behaviour: int = 100,
                             quantity=r.randint(1, 3), value=Decimal("39.90"))
                  for _ in range(r.randint(1, 3))]
         total = sum((ln.value for ln in lines), Decimal(0))
-        state.orders.append(OrderRecord(order_id=f"old-{k}", event_id=f"old-order-{k}", at=at,
+        state.orders.append(OrderRecord(order_id=f"old-{k}", at=at,
                                         total=total, lines=lines,
                                         promotion_codes=["SUMMER"] if k % 7 == 0 else []))
         state.total_spent += total
@@ -137,8 +137,7 @@ def customer_state(now: datetime, orders: int = 20, behaviour: int = 100,
                   "PageVisited": {"url": "https://shop.example/", "referrer": ""},
                   "SocialParticipation": {"kind": r.choice(SOCIAL), "product_id": f"p{k}"}}[kind]
         tags = r.sample(CATEGORIES, 2) if kind in ("ProductViewed", "CategoryViewed") else []
-        state.behaviour.append(Occurrence(event_id=f"old-b-{k}",
-                                          at=now - timedelta(hours=8 * (behaviour - k)),
+        state.behaviour.append(Occurrence(at=now - timedelta(hours=8 * (behaviour - k)),
                                           kind=kind, fields=fields, tags=tags))
     for seg in ("vip", "newsletter", "interest-wilson"):
         state.segments[seg] = Membership(since=now - timedelta(days=100), by="bench-000")
@@ -148,7 +147,8 @@ def customer_state(now: datetime, orders: int = 20, behaviour: int = 100,
         entries=1, last_entered_at=now - timedelta(hours=5),
         waiting=[Instance(entry=1, element="wait", since=now - timedelta(hours=5),
                           due_at=now + timedelta(days=2) - timedelta(hours=5))])
-    state.processed = [f"old-{k}" for k in range(120)]
+    for k in range(120):  # events of the last 40 days: those of the window are remembered
+        state.remember(f"old-{k}", now - timedelta(hours=8 * (120 - k)))
     state.version = 57
     return state
 

@@ -102,8 +102,10 @@ def test_removing_from_a_segment_deletes_the_member_row(db: Any) -> None:
 def test_the_state_document_is_stored_compressed(db: Any) -> None:
     store = DynamoCustomerStore(db, "t", segment_shards=4)
     state = CustomerState(subject="customer:frank")
-    state.processed = [f"event-{n:04d}" for n in range(200)]
+    for n in range(200):
+        state.remember(f"event-{n:04d}", AT)
     store.commit(state, [])
 
     raw = items(db)["CUSTOMER#frank|STATE"]["doc"]["B"]
     assert len(raw) < len(state.model_dump_json()) / 2
+    assert store.load("customer:frank").processed == state.processed

@@ -161,14 +161,13 @@ def test_orders_move_the_customer_between_rfm_bins_and_the_daily_run_merges_the_
     for n, total in enumerate((Decimal(30), Decimal(300))):
         before = s.load(f"customer:{n}")
         after = before.model_copy(deep=True)
-        after.orders.append(OrderRecord(order_id=f"o{n}", event_id=f"e{n}", at=AT,
-                                        total=total, lines=[]))
+        after.orders.append(OrderRecord(order_id=f"o{n}", at=AT, total=total, lines=[]))
         after.order_count, after.total_spent = 1, total
         s.commit(after, [], before=before)
     again = s.load("customer:1")
     second = again.model_copy(deep=True)
-    second.orders.append(OrderRecord(order_id="o2", event_id="e2",
-                                     at=AT + timedelta(days=1), total=Decimal(10), lines=[]))
+    second.orders.append(OrderRecord(order_id="o2", at=AT + timedelta(days=1), total=Decimal(10),
+                                     lines=[]))
     second.order_count, second.total_spent = 2, Decimal(310)
     s.commit(second, [], before=again)
 

@@ -11,7 +11,14 @@ from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import Decision, decide
 from dialogue.engine.flow import Chance, after, stable_chance
 from dialogue.model.activity import Activity
-from dialogue.model.customer import ConsentState, CustomerState, Instance, Membership
+from dialogue.model.customer import (
+    MAX_PROCESSED,
+    PROCESSED_FOR,
+    ConsentState,
+    CustomerState,
+    Instance,
+    Membership,
+)
 from dialogue.model.effects import (
     CouponIssued,
     ElementReached,
@@ -380,6 +387,30 @@ def test_an_event_seen_before_is_a_duplicate_and_changes_nothing():
     assert again.state.order_count == 1
     assert again.state.journeys["act"].entries == 1
     assert first.duplicate is False
+
+
+def test_a_redelivery_within_the_window_is_a_duplicate_and_older_ids_are_forgotten():
+    """Ids are kept PROCESSED_FOR (longer than any queue holds an event), not forever: the
+    state a daily scan reads stays small."""
+    searched = event("SearchPerformed", query="ski", event_id="s-1")
+    [first] = play([], searched)
+
+    late = decide(first.state, searched, Catalog([]), NOW + PROCESSED_FOR - DAY)
+    assert late.duplicate is True
+    later = decide(first.state, event("SearchPerformed", query="golf", event_id="s-2"),
+                   Catalog([]), NOW + PROCESSED_FOR + DAY)
+    assert later.state.has_processed("s-2") and not later.state.has_processed("s-1")
+    assert len(later.state.processed) == 1
+
+
+def test_at_most_max_processed_ids_are_kept_the_oldest_dropped_first():
+    state = customer()
+    for n in range(MAX_PROCESSED + 5):
+        state.remember(f"e-{n}", NOW)
+
+    assert len(state.processed) == MAX_PROCESSED
+    assert state.has_processed(f"e-{MAX_PROCESSED + 4}") and not state.has_processed("e-4")
+    assert state.has_processed("e-5")
 
 
 def test_decide_does_not_change_the_state_it_is_given():
@@ -1037,8 +1068,8 @@ def test_without_tracking_consent_searches_are_neither_kept_nor_reacted_to():
 def test_with_tracking_consent_searches_are_kept():
     [decision] = play([], event("SearchPerformed", query="ski", event_id="s-1"))
 
-    assert [(o.event_id, o.kind, o.fields) for o in decision.state.behaviour] == [
-        ("s-1", "SearchPerformed", {"query": "ski"})]
+    assert [(o.at, o.kind, o.fields) for o in decision.state.behaviour] == [
+        (NOW, "SearchPerformed", {"query": "ski"})]
 
 
 def test_without_tracking_consent_orders_are_still_recorded():

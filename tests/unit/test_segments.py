@@ -58,13 +58,12 @@ def order(at: datetime, total: float = 50, categories: tuple[str, ...] = ("Main"
     line = LineRecord(product_id="p-" + categories[0], categories=list(categories), quantity=1,
                       value=Decimal(str(total)), discounted=discounted)
     oid = ident or f"o-{at.isoformat()}-{categories[0]}"
-    return OrderRecord(order_id=oid, event_id="e-" + oid, at=at, total=Decimal(str(total)),
+    return OrderRecord(order_id=oid, at=at, total=Decimal(str(total)),
                        lines=[line])
 
 
 def seen(kind: str, at: datetime, tags: tuple[str, ...] = (), **fields: str) -> Occurrence:
-    return Occurrence(event_id=f"{kind}-{at.isoformat()}", at=at, kind=kind, fields=fields,
-                      tags=list(tags))
+    return Occurrence(at=at, kind=kind, fields=fields, tags=list(tags))
 
 
 def visits(days: list[float]) -> list[Occurrence]:

@@ -1,8 +1,9 @@
 """Customer state in DynamoDB: one GetItem, then one conditional write that carries the effects.
 
-The state document is zlib-compressed JSON (write units are per KB). Every write is conditional
-on the version read, so two concurrent events for one customer can never lose an update; effects
-ride the same TransactWriteItems, so they exist if and only if the state that caused them does.
+The state document is compressed JSON (`state_codec`; write units are per KB). Every write is
+conditional on the version read, so two concurrent events for one customer can never lose an
+update; effects ride the same TransactWriteItems, so they exist if and only if the state that
+caused them does.
 Message jobs are outbox rows: the table's stream relays them to the messages queue (OutboxPipe).
 A wait's timer row is one too: TimerPipe hands it to the function that arms its bucket's wake-up.
 """
@@ -10,14 +11,13 @@ A wait's timer row is one too: TimerPipe hands it to the function that arms its 
 from __future__ import annotations
 
 import json
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
-from dialogue.aws import keys
+from dialogue.aws import keys, state_codec
 from dialogue.engine.rfm import rfm_delta
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.model.customer import CustomerState
@@ -39,9 +39,7 @@ TIMER_RETENTION = timedelta(days=14)  # a fired bucket's rows are only read by l
 
 
 def state_from_item(item: dict[str, Any]) -> CustomerState:
-    state = CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
-    state.version = int(item["version"]["N"])
-    return state
+    return state_codec.decode(item["doc"]["B"], int(item["version"]["N"]))
 
 
 def zulu(at: datetime) -> str:
@@ -103,9 +101,8 @@ class DynamoCustomerStore:
             raise
 
     def _state_put(self, state: CustomerState) -> dict[str, Any]:
-        doc = state.model_dump_json(exclude={"version"}).encode()
         item = {**keys.state_key(state.subject), "kind": {"S": "state"},
-                "version": {"N": str(state.version + 1)}, "doc": {"B": zlib.compress(doc, 6)}}
+                "version": {"N": str(state.version + 1)}, "doc": {"B": state_codec.encode(state)}}
         put: dict[str, Any] = {"TableName": self._customers, "Item": item}
         if state.version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"

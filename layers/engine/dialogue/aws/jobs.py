@@ -10,13 +10,12 @@ never appears).
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dialogue.aws import keys
+from dialogue.aws import keys, state_codec
 from dialogue.aws.keys import shard
 from dialogue.model.customer import CustomerState
 
@@ -112,7 +111,7 @@ class DynamoRecipients:
                                  ConsistentRead=True).get("Item")
         if item is None:
             return None
-        return CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
+        return state_codec.decode(item["doc"]["B"])
 
     def suppressed(self, address_hash: str) -> bool:
         item = self._db.get_item(TableName=self._table,

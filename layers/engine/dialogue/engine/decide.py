@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from dialogue.model.activity import Activity, EventTrigger, trigger_event
-from dialogue.model.customer import MAX_PROCESSED, CustomerState, Journey, Occurrence
+from dialogue.model.customer import CustomerState, Journey, Occurrence
 from dialogue.model.effects import AnyEffect
 from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 
@@ -37,11 +37,10 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     `chance` picks random paths, `codes` draws coupon codes: both come from the caller.
     """
     detail = event.detail
-    if detail.event_id in state.processed:
+    if state.has_processed(detail.event_id):
         return Decision(state=state, duplicate=True)
     state = writable(state)
-    state.processed.append(detail.event_id)
-    del state.processed[:-MAX_PROCESSED]
+    state.remember(detail.event_id, now)
     if isinstance(detail, OrderPlaced) and any(o.order_id == detail.order_id
                                                for o in state.orders):
         return Decision(state=state, duplicate=True)  # the shop re-sent an order it had sent
@@ -61,7 +60,7 @@ def writable(state: CustomerState) -> CustomerState:
     """A copy that shares only what a decision never changes in place (the caller's state stays
     as it was); journeys are copied when one is written (`own_journey`)."""
     return state.model_copy(update={
-        "processed": list(state.processed), "behaviour": list(state.behaviour),
+        "processed": dict(state.processed), "behaviour": list(state.behaviour),
         "orders": list(state.orders), "segments": dict(state.segments),
         "segment_history": list(state.segment_history), "journeys": dict(state.journeys),
     })

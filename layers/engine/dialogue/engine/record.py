@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import insort
 from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
 from dialogue.model.customer import (
     MAX_BEHAVIOUR,
@@ -55,9 +58,21 @@ def record(state: CustomerState, detail: Detail) -> Occurrence | None:
         return None
     occurrence = _occurrence(detail)
     if occurrence is not None and detail.BEHAVIOUR:
-        state.behaviour.append(occurrence)
-        del state.behaviour[:-MAX_BEHAVIOUR]
+        keep_in_time(state.behaviour, occurrence, MAX_BEHAVIOUR)
     return occurrence
+
+
+def keep_in_time(history: list[Any], item: Any, bound: int) -> None:
+    """Insert `item` in a history kept oldest first (an event may arrive late: rules' windows
+    then need no sort), dropping the oldest beyond `bound`."""
+    if not history or history[-1].at <= item.at:
+        history.append(item)  # the usual case, without a search
+    else:
+        insort(history, item, key=_AT)
+    del history[:-bound]
+
+
+_AT = attrgetter("at")
 
 
 def _merge_profile(state: CustomerState, detail: CustomerRegistered | CustomerUpdated) -> None:
@@ -76,11 +91,10 @@ def _record_order(state: CustomerState, order: OrderPlaced) -> None:
                    value=ln.unit_price * ln.quantity - ln.discount, discounted=ln.discount > 0)
         for ln in order.lines
     ]
-    state.orders.append(OrderRecord.model_construct(
-        order_id=order.order_id, event_id=order.event_id, at=order.occurred_at,
+    keep_in_time(state.orders, OrderRecord.model_construct(
+        order_id=order.order_id, at=order.occurred_at,
         total=order.total, lines=lines, promotion_codes=order.promotion_codes,
-    ))
-    del state.orders[:-MAX_ORDERS]
+    ), MAX_ORDERS)
     state.order_count += 1
     state.total_spent += order.total
     state.cart = None  # an order empties the cart: it is no longer abandoned
@@ -93,26 +107,32 @@ def _occurrence(detail: Detail) -> Occurrence | None:
         case SearchPerformed():
             fields = {"query": detail.query}
         case ProductViewed():
-            fields = {"product_id": detail.product_id, "manufacturer": detail.manufacturer or ""}
+            fields = {"product_id": detail.product_id}
+            if detail.manufacturer:
+                fields["manufacturer"] = detail.manufacturer
             tags = detail.categories
         case CategoryViewed():
             fields = {"category": detail.category}
             tags = [detail.category, *detail.parent_categories]
         case PageVisited():
-            fields = {**detail.url_parameters, "url": detail.url, "referrer": detail.referrer or ""}
+            fields = {**detail.url_parameters, "url": detail.url}
+            if detail.referrer:
+                fields["referrer"] = detail.referrer
         case SocialParticipation():
-            fields = {"kind": detail.kind, "product_id": detail.product_id or ""}
+            fields = {"kind": detail.kind}
+            if detail.product_id:
+                fields["product_id"] = detail.product_id
         case CustomEvent():
-            return Occurrence.model_construct(event_id=detail.event_id, at=detail.occurred_at,
-                                              kind=detail.name, fields=detail.parameters)
+            return Occurrence.model_construct(at=detail.occurred_at, kind=detail.name,
+                                              fields=detail.parameters, tags=[])
         case OrderPlaced():
             fields = {"order_id": detail.order_id, "total": str(detail.total)}
         case CartUpdated():
             fields = {"cart_id": detail.cart_id}
         case _:
             fields = {}  # logins, logouts, profile changes: awaited, never kept in history
-    return Occurrence.model_construct(event_id=detail.event_id, at=detail.occurred_at,
-                                      kind=detail.DETAIL_TYPE, fields=fields, tags=tags)
+    return Occurrence.model_construct(at=detail.occurred_at, kind=detail.DETAIL_TYPE,
+                                      fields=fields, tags=tags)
 
 
 def line_matches(line: LineRecord, categories: list[str], products: list[str]) -> bool:

@@ -26,6 +26,7 @@ from dialogue.model.segment import Segment
 
 from .catalog import Catalog
 from .fields import Facts
+from .record import keep_in_time
 from .rfm import RfmBoundaries
 from .rules import Pred, compile_rule, uses_rfm
 
@@ -118,15 +119,15 @@ def note_abandoned_cart(state: CustomerState, now: datetime) -> Occurrence | Non
     if (cart is None or not cart.lines or not state.consent.tracking
             or now - cart.updated_at < ABANDONED_AFTER):
         return None
-    event_id = f"cart-abandoned:{cart.cart_id}:{cart.updated_at.isoformat()}"
-    if any(o.event_id == event_id for o in reversed(state.behaviour)):
+    at = cart.updated_at.replace(microsecond=0)  # as the history stores it
+    if any(o.kind == "CartAbandoned" and o.at == at and o.fields.get("cart_id") == cart.cart_id
+           for o in reversed(state.behaviour)):
         return None
     occurrence = Occurrence.model_construct(
-        event_id=event_id, at=cart.updated_at, kind="CartAbandoned", tags=[],
+        at=at, kind="CartAbandoned", tags=[],
         fields={"cart_id": cart.cart_id, "value": str(cart.value),
                 "items": str(sum(ln.quantity for ln in cart.lines))})
-    state.behaviour.append(occurrence)
-    del state.behaviour[:-MAX_BEHAVIOUR]
+    keep_in_time(state.behaviour, occurrence, MAX_BEHAVIOUR)
     return occurrence
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import zlib
 from collections import defaultdict
 from typing import Any
 
+from dialogue.aws.dynamo import state_from_item
 from dialogue.local.runtime import LocalAws
 from dialogue.local.template import ACCOUNT, REGION
 from dialogue.model.customer import CustomerState
@@ -29,8 +29,7 @@ def customers(aws: LocalAws) -> dict[str, CustomerState]:
     out = {}
     table = "CustomersTable"
     for item in _items(aws, "CUSTOMER#", table) + _items(aws, "GUEST#", table):
-        state = CustomerState.model_validate_json(zlib.decompress(item["doc"]["B"]))
-        state.version = int(item["version"]["N"])
+        state = state_from_item(item)
         out[state.subject] = state
     return out
 

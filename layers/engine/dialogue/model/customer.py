@@ -6,11 +6,13 @@ are bounded (newest kept) so the item stays far below DynamoDB's 400 KB.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import base64
+import hashlib
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from .base import Record
 from .events import Profile
@@ -18,7 +20,23 @@ from .events import Profile
 MAX_ORDERS = 200
 MAX_BEHAVIOUR = 500
 MAX_PROCESSED = 200
+# How long an applied event id is remembered: longer than any path can hold an event before
+# delivering it again (EventBridge retries 1 day + the events queue 4 days + its FIFO dead-letter
+# queue, which restarts the clock, 14 days + a redrive back through the events queue 4 days).
+PROCESSED_FOR = timedelta(days=25)
 MAX_SEGMENT_HISTORY = 100
+
+
+
+def _unix_seconds(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+# The time of a history record (an order, a behaviour occurrence), stored as Unix seconds: the
+# histories are most of a state and their times its least compressible part (a quarter shorter
+# than ISO once compressed). Rules' windows are days; the fraction of a second is dropped.
+HistoryTime = Annotated[datetime, PlainSerializer(_unix_seconds, return_type=int,
+                                                  when_used="json")]
 
 
 class ConsentState(Record):
@@ -38,9 +56,8 @@ class LineRecord(Record):
 
 
 class OrderRecord(Record):
-    order_id: str
-    event_id: str
-    at: datetime
+    order_id: str  # a re-sent order is known by it
+    at: HistoryTime
     total: Decimal
     lines: list[LineRecord]
     promotion_codes: list[str] = []
@@ -57,10 +74,10 @@ class CartState(Record):
 
 
 class Occurrence(Record):
-    """One behaviour event: a search, a view, a page, a social act, a custom event."""
+    """One behaviour event: a search, a view, a page, a social act, a custom event. (Its event
+    id is not kept: rules never read it, and random ids are what compresses worst.)"""
 
-    event_id: str
-    at: datetime
+    at: HistoryTime
     kind: str  # the detail-type, or the custom event's name
     fields: dict[str, str] = {}
     tags: list[str] = []  # multi-valued: categories of a view
@@ -116,13 +133,36 @@ class CustomerState(Record):
     journeys: dict[str, Journey] = {}
     # The shop-local day of the last daily check applied: a re-run of that day changes nothing.
     last_daily: date | None = None
-    processed: list[str] = Field(default=[], description="recent event ids, for exactly-once")
+    processed: dict[str, int] = Field(
+        default={}, description="exactly-once: the digest of each event id applied in the last "
+        "PROCESSED_FOR (at most MAX_PROCESSED), with the UTC day (ordinal) it was applied")
 
     @property
     def customer_id(self) -> str | None:
         kind, _, ident = self.subject.partition(":")
         return ident if kind == "customer" else None
 
+    def has_processed(self, event_id: str) -> bool:
+        return event_digest(event_id) in self.processed
+
+    def remember(self, event_id: str, now: datetime) -> None:
+        """Note `event_id` as applied at `now`; forget those applied before the window (the
+        dict keeps insertion order, so the oldest come first)."""
+        processed = self.processed
+        processed[event_digest(event_id)] = now.toordinal()
+        oldest = (now - PROCESSED_FOR).toordinal()
+        for d in [d for d, day in processed.items() if day < oldest]:
+            del processed[d]
+        while len(processed) > MAX_PROCESSED:
+            del processed[next(iter(processed))]
+
     def in_segment(self, segment: str, now: datetime) -> bool:
         m = self.segments.get(segment)
         return m is not None and m.active(now)
+
+
+def event_digest(event_id: str) -> str:
+    """64 bits of blake2b, base64url (11 characters): a UUID event id costs a third of its size,
+    and a new id is taken for one of a customer's 200 with odds of 1 in 10^17."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
