@@ -243,8 +243,8 @@ def report(e: Evaluation, f: Fill, reads: Reads, results: dict[str, bool] | None
         f"{k} {us:.0f} us" for k, us in e.by_kind.items()))
     costly = sorted(e.alone.items(), key=lambda kv: -kv[1])[:4]
     print("       costliest rules evaluated alone: " + ", ".join(
-        f"{s} {us:.0f} us" for s, us in costly) + " (windows over the views: sorting the "
-        "history's timeline, shared once several rules ask)")
+        f"{s} {us:.0f} us" for s, us in costly) + " (alone, a rule pays for reading the "
+        "histories it windows into timelines, which the rules evaluated together share)")
     print(f"       largest memberships: {sizes}")
     units = f.member_units()
     fits = f.busiest(TEMPLATE_SHARDS) <= PARTITION_WCU * HEADROOM

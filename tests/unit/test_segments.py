@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -497,6 +497,62 @@ def test_visits_count_distinct_days_and_page_views_every_view():
     assert holds({"field": "page_views.count", "op": "equals", "value": 1,
                   "categories": ["ski"]}, state)
     assert holds({"field": "visits.last", "op": "in_last_days", "value": 1}, state)
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["built", "parsed"])
+def test_windows_judge_instants_whatever_the_order_or_the_offsets_of_a_history(stored: bool):
+    """A state stored before histories were kept in time order, with times a shop sent in its
+    own offset: counts, windows, first and last are judged on the instants. (Parsed, each
+    datetime carries a tzinfo object of pydantic's own.)"""
+    summer = timezone(timedelta(hours=2))
+    edge = (NOW - timedelta(days=30)).astimezone(summer)  # the first instant of "last 30 days"
+    state = CustomerState(
+        subject="customer:c1", order_count=3,
+        behaviour=[seen("PageVisited", ago(2)), seen("PageVisited", edge),
+                   seen("PageVisited", edge - timedelta(microseconds=1)),
+                   seen("EmailOpened", ago(1).astimezone(summer)), seen("PageVisited", ago(5))],
+        orders=[order(ago(3)), order(ago(40).astimezone(summer)), order(ago(1), ident="o-1")])
+    if stored:
+        state = CustomerState.model_validate_json(state.model_dump_json())
+    month = {"kind": "last_days", "days": 30}
+
+    assert holds({"field": "page_views.count", "op": "equals", "value": 3, "time_frame": month},
+                 state)
+    assert holds({"field": "visits.count", "op": "equals", "value": 3, "time_frame": month},
+                 state)
+    assert holds({"field": "visits.last", "op": "in_last_days", "value": 2}, state)
+    assert not holds({"field": "visits.last", "op": "in_last_days", "value": 1}, state)
+    assert holds({"field": "emails_opened.last", "op": "in_last_days", "value": 1}, state)
+    assert holds({"field": "orders.count", "op": "equals", "value": 2, "time_frame": month},
+                 state)
+    assert holds({"field": "orders.first", "op": "equals", "value": "2026-05-31"}, state)
+    assert holds({"field": "orders.last", "op": "equals", "value": "2026-07-09"}, state)
+
+
+def test_visits_are_counted_in_the_segments_local_days_in_a_window_or_at_any_time():
+    def paris(day: int, hour: int, minute: int, micro: int = 0) -> datetime:
+        return datetime(2026, 7, day, hour, minute, 59 if micro else 0, micro, tzinfo=PARIS)
+
+    state = CustomerState(subject="customer:c1", behaviour=[
+        seen("PageVisited", paris(7, 23, 59, 999_999)),
+        seen("ProductViewed", paris(8, 23, 30)),
+        seen("PageVisited", paris(9, 0, 30).astimezone(UTC)),  # 8 July in UTC, 9 in Paris
+        seen("CategoryViewed", paris(9, 1, 30)),
+        seen("PageVisited", paris(10, 0, 0)),
+        seen("SearchPerformed", paris(6, 12, 0))])  # not a view
+    days = 4  # 7, 8, 9 and 10 July in Paris
+
+    for frame in ({"kind": "last_days", "days": 30}, {"kind": "any_time"},
+                  {"kind": "between", "start": "2026-07-01", "end": "2026-07-10"}):
+        assert holds({"field": "visits.count", "op": "equals", "value": days,
+                      "time_frame": frame}, state), frame
+        assert holds({"field": "visits.count", "op": "greater", "value": days - 1,
+                      "time_frame": frame}, state), frame
+        assert not holds({"field": "visits.count", "op": "greater", "value": days,
+                          "time_frame": frame}, state), frame
+    assert holds({"field": "visits.count", "op": "equals", "value": 2,
+                  "time_frame": {"kind": "between", "start": "2026-07-08", "end": "2026-07-09"}},
+                 state)
 
 
 def test_custom_events_are_counted_by_name_and_parameters():

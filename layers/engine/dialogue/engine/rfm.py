@@ -20,14 +20,12 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from operator import attrgetter
 
 from dialogue.model.customer import CustomerState
 
 STEP = 1.02  # monetary bins: each ~2 % wider than the one below
 _LOG_STEP = math.log(STEP)
 MEASURES = ("r", "f", "m")
-_AT = attrgetter("at")
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def money_bin(total: Decimal) -> int:
 def _values(state: CustomerState, zone: tzinfo) -> tuple[date, int, int] | None:
     if not state.orders or state.order_count <= 0:
         return None
-    last = max(map(_AT, state.orders)).astimezone(zone).date()
+    last = state.orders[-1].at.astimezone(zone).date()  # histories are kept oldest first
     return last, state.order_count, money_bin(state.total_spent)
 
 

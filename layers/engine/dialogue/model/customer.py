@@ -123,7 +123,7 @@ class CustomerState(Record):
     profile: Profile = Profile()
     consent: ConsentState = ConsentState()
     registered_at: datetime | None = None
-    orders: list[OrderRecord] = []
+    orders: list[OrderRecord] = []  # oldest first (`record.keep_in_time`), as behaviour
     order_count: int = 0  # lifetime, unlike the bounded list
     total_spent: Decimal = Decimal(0)
     cart: CartState | None = None
