@@ -146,15 +146,16 @@ class CustomerState(Record):
         return event_digest(event_id) in self.processed
 
     def remember(self, event_id: str, now: datetime) -> None:
-        """Note `event_id` as applied at `now`; forget those applied before the window (the
-        dict keeps insertion order, so the oldest come first)."""
+        """Note `event_id` as applied at `now`; forget those applied before the window. The
+        dict keeps insertion order, so the oldest come first: only the head is looked at."""
         processed = self.processed
         processed[event_digest(event_id)] = now.toordinal()
         oldest = (now - PROCESSED_FOR).toordinal()
-        for d in [d for d, day in processed.items() if day < oldest]:
-            del processed[d]
-        while len(processed) > MAX_PROCESSED:
-            del processed[next(iter(processed))]
+        while processed:
+            first = next(iter(processed))
+            if processed[first] >= oldest and len(processed) <= MAX_PROCESSED:
+                break
+            del processed[first]
 
     def in_segment(self, segment: str, now: datetime) -> bool:
         m = self.segments.get(segment)
