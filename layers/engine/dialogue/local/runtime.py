@@ -18,7 +18,7 @@ from dialogue import bootstrap
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
 from dialogue.local.template import ACCOUNT, REGION, Resolver, load
-from dialogue.settings import check_send_time
+from dialogue.settings import BadSetting
 
 ROOT = Path(__file__).resolve().parents[4]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -75,20 +75,22 @@ class LocalAws:
         sfn.enable_execution(self.endpoint)  # before any function or state machine exists
         self.waits.install()
         self.router = sfn.route_lambda_invokes(self.call_function)
-        self.create_stack()
+        try:
+            self.create_stack()
+        except Exception:  # a refused stack (the settings check): nothing left running
+            self.stop()
+            raise
         return self
 
     def create_stack(self) -> None:
         resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
         self._stream_positions = {}
-        params = resolver.parameters
-        if "DailyCheckTime" in params:  # refused on AWS at the functions' start, here at once
-            check_send_time(params["DailyCheckTime"], params.get("SendTime", "23:59"))
         self.state_machines = sfn.create_state_machines(self.session(), resolver,
                                                         self.template_path.parent)
         if self.router is not None:
             self.router.names.update(sfn.lambda_names(resolver))
         self.stack = stacks.create(self.session(), resolver, self.template_path.parent)
+        self._create_custom_resources(resolver)
         for function in self.stack.functions:
             os.environ.update(function.environment)
             sender = function.environment.get("SENDER")
@@ -233,6 +235,32 @@ class LocalAws:
             else:
                 sqs.delete_message(QueueUrl=function.queue_url, ReceiptHandle=m["ReceiptHandle"])
         return len(messages)
+
+    def _create_custom_resources(self, resolver: Resolver) -> None:
+        """Custom resources run as CloudFormation runs them: their function gets a Create
+        request and answers on a presigned S3 URL; a FAILED answer stops the stack with its
+        reason (the settings check refuses a SendTime before DailyCheckTime here too)."""
+        custom = [(logical, resolver.resolve(spec.get("Properties", {})))
+                  for logical, spec in resolver.resources.items()
+                  if spec["Type"].startswith("Custom::")]
+        if not custom:
+            return
+        s3, bucket = self.client("s3"), f"{resolver.stack}-cloudformation-answers".lower()
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for logical, properties in custom:
+            token = properties.pop("ServiceToken")
+            function = next(f for f in self.s.functions
+                            if resolver.get_att(f.logical, "Arn") == token)
+            key = f"{logical}/{uuid.uuid4()}"
+            url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key},
+                                            ExpiresIn=3600)
+            self._call(function, {
+                "RequestType": "Create", "ResponseURL": url, "StackId": resolver.stack,
+                "RequestId": key, "ResourceType": resolver.resources[logical]["Type"],
+                "LogicalResourceId": logical, "ResourceProperties": properties})
+            answer = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            if answer["Status"] != "SUCCESS":
+                raise BadSetting(f"{logical}: {answer['Reason']}")
 
     def call_function(self, logical: str, event: dict[str, Any]) -> Any:
         """A direct Lambda invoke (a state machine's task): the real handler's answer."""
