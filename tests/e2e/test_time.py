@@ -513,7 +513,8 @@ def test_customers_waiting_in_a_deactivated_activity_are_not_resumed(world: Worl
 
 def test_an_activity_past_its_end_date_is_marked_inactive_by_the_daily_check(world: World):
     """Its last day is 5 January in Paris: the check of 6 January at 02:00 lets its waiting
-    customers go and rewrites its file as inactive, the rest of the file as it was."""
+    customers go; once late events can no longer come (5 days), the check rewrites its file as
+    inactive, the rest of the file as it was."""
     ending = {**FOLLOW_UP, "end_date": "2027-01-05",
               "elements": [{**FOLLOW_UP["elements"][0]},
                            {**FOLLOW_UP["elements"][1], "amount": 3},
@@ -524,7 +525,10 @@ def test_an_activity_past_its_end_date_is_marked_inactive_by_the_daily_check(wor
 
     world.run([], datetime(2027, 1, 5, tzinfo=UTC), 1)
     assert world.activity_file("follow-up")["state"] == "active"  # its last day
-    world.run([], datetime(2027, 1, 6, tzinfo=UTC), 3)  # the check at 02:00 on the 6th
+    world.run([], datetime(2027, 1, 6, tzinfo=UTC), 1)  # the check at 02:00 on the 6th
+    assert world.customer("uma").journeys["follow-up"].waiting == []
+    assert world.activity_file("follow-up")["state"] == "active"  # late orders still count
+    world.run([], datetime(2027, 1, 7, tzinfo=UTC), 5)  # the check of the 11th marks it
 
     written = world.activity_file("follow-up")
     assert written["state"] == "inactive"

@@ -180,6 +180,21 @@ def test_a_repeatable_counting_trigger_counts_again_from_each_entry():
     assert [bool(actions(d)) for d in decisions] == [False, True, False, True]
 
 
+def test_a_late_event_counts_once_where_it_falls_in_time():
+    """A search that arrives after a later page view is recorded before it: it is one search,
+    not two (the count looks for the event by identity, not as the history's last)."""
+    act = activity(node("searched", "searches", "coupon", keyword={"rule": "any"}, times=2),
+                   coupon())
+    viewed = event("PageVisited", url="https://shop.example/", occurred_at=NOW + DAY)
+    late = event("SearchPerformed", query="ski", occurred_at=NOW + DAY - timedelta(hours=1))
+    again = event("SearchPerformed", query="golf", occurred_at=NOW + 2 * DAY)
+
+    decisions = play(act, viewed, late, again)
+
+    assert [o.kind for o in decisions[1].state.behaviour] == ["SearchPerformed", "PageVisited"]
+    assert [bool(actions(d)) for d in decisions] == [False, False, True]
+
+
 @pytest.mark.parametrize(("kind", "events", "fires"), [
     ("review", ["like"], False),
     ("review", ["review"], True),

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.checks import Problem, load_catalog
-from dialogue.engine.daily import daily, expired
+from dialogue.engine.daily import LATE_EVENTS, daily, expired
 from dialogue.engine.decide import Decision, decide
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.engine.wake import wake
@@ -30,6 +30,7 @@ from dialogue.model.effects import (
     WaitStarted,
 )
 from dialogue.model.events import Profile, ShopEvent
+from dialogue.services import DailyCheck
 
 from tests.unit.conftest import NOW, activity, event
 
@@ -642,10 +643,11 @@ def test_activities_past_their_end_date_in_their_time_zone_are_to_be_marked_inac
                        state="inactive")
     catalog = Catalog([ended, last_day, already, activity(*ORDER_OR_REMINDER, id="open")])
 
-    # 14 June ends at 22:00 UTC in Paris (summer time): not a moment before.
-    assert expired(catalog, datetime(2025, 6, 14, 21, 59, tzinfo=UTC)) == []
-    assert expired(catalog, datetime(2025, 6, 14, 22, 0, tzinfo=UTC)) == ["ended"]
-    assert expired(catalog, datetime(2025, 6, 16, 0, 0, tzinfo=UTC)) == ["ended", "last-day"]
+    # 14 June ends at 22:00 UTC in Paris (summer time); late events may come for LATE_EVENTS.
+    ended_at = datetime(2025, 6, 14, 22, 0, tzinfo=UTC)
+    assert expired(catalog, ended_at + LATE_EVENTS - timedelta(minutes=1)) == []
+    assert expired(catalog, ended_at + LATE_EVENTS) == ["ended"]
+    assert expired(catalog, ended_at + LATE_EVENTS + DAY) == ["ended", "last-day"]
 
 
 def test_a_wait_whose_timer_was_lost_is_resumed_by_the_daily_check_and_only_once():
@@ -695,3 +697,47 @@ def test_the_daily_check_does_not_change_the_state_it_is_given():
     check_daily(act, before, JUNE_15)
 
     assert before.model_dump() == snapshot
+
+
+class _Runs:
+    def claim(self, day: str, at: str, segments: int) -> bool:
+        return True
+
+
+class _Histogram:
+    def merged(self) -> dict[str, int]:
+        return {}
+
+    def save_snapshot(self, day: str, histogram: dict[str, int]) -> None:
+        pass
+
+
+class _BrokenFiles:
+    def catalog(self, max_age: float | None = None) -> Catalog:
+        raise RuntimeError("AccessDenied")
+
+    def deactivate(self, activity_id: str) -> bool:
+        raise AssertionError("not reached")
+
+
+def test_a_failure_to_mark_ended_activities_never_costs_the_days_check():
+    sent: list[dict[str, Any]] = []
+    counted: list[tuple[str, int]] = []
+
+    class Clock:
+        def now(self) -> datetime:
+            return JUNE_15
+
+    class Work:
+        def send(self, items: list[dict[str, Any]]) -> None:
+            sent.extend(items)
+
+    check = DailyCheck(runs=_Runs(), work=Work(), rfm=_Histogram(), clock=Clock(),
+                       zone=ZoneInfo("Europe/Paris"), segments=3,
+                       count=lambda name, n: counted.append((name, n)), files=_BrokenFiles())
+
+    answer = check.start()
+
+    assert answer["started"] is True and answer["deactivated"] == []
+    assert [item["segment"] for item in sent] == [0, 1, 2]
+    assert ("ActivityDeactivationFailed", 1) in counted

@@ -200,21 +200,29 @@ class DailyCheck:
         day = now.astimezone(self.zone).date().isoformat()
         if not self.runs.claim(day, now.isoformat(), self.segments):
             return {"day": day, "started": False}  # the schedule fired twice
-        deactivated = self.deactivate_expired(now)
         # Today's quintiles, before any segment is refreshed: one snapshot for every worker.
         self.rfm.save_snapshot(day, self.rfm.merged())
         self.work.send([{"day": day, "segment": n, "total": self.segments}
                         for n in range(self.segments)])
         self.count("DailyScanSegments", self.segments)
         return {"day": day, "started": True, "segments": self.segments,
-                "deactivated": deactivated}
+                "deactivated": self.deactivate_expired(now)}
 
     def deactivate_expired(self, now: datetime) -> list[str]:
         """Ended activities are marked inactive in their files. The workers treat them as ended
-        already (not live: no entry, waiting customers dropped); this makes the file say so."""
+        already (no entry, waiting customers dropped); this makes the file say so. After the
+        day's work is handed out: a failure here (S3 refusing, a timeout) costs only the
+        marking, which the next day tries again, never the day's check."""
         if self.files is None:
             return []
-        done = [a for a in expired(self.files.catalog(max_age=0), now) if self.files.deactivate(a)]
+        done: list[str] = []
+        try:
+            for activity_id in expired(self.files.catalog(max_age=0), now):
+                if self.files.deactivate(activity_id):
+                    done.append(activity_id)
+        except Exception as e:  # noqa: BLE001 - logged and counted; tomorrow tries again
+            self.count("ActivityDeactivationFailed", 1)
+            self.log("marking ended activities inactive failed (tried again tomorrow): %r", e)
         if done:
             self.count("ActivitiesDeactivated", len(done))
             self.log("activities past their end date marked inactive: %s", ", ".join(done))

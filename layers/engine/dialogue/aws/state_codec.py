@@ -14,9 +14,13 @@ NEVER edit a dictionary once states may have been written with it: add one, and 
 
 from __future__ import annotations
 
+import json
 import zlib
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
 
-from dialogue.model.customer import CustomerState
+from dialogue.model.customer import CustomerState, event_digest
 
 # Version 1: a state with one of each record, as `encode` writes it, its values left out.
 # The last bytes are the cheapest to refer to: the history records come last.
@@ -73,6 +77,29 @@ def document(blob: bytes) -> bytes:
 
 
 def decode(blob: bytes, version: int = 0) -> CustomerState:
-    state = CustomerState.model_validate_json(document(blob))
+    if len(blob) >= 2 and not blob[1] & _FDICT:  # written before this codec: migrated on read
+        state = _from_first_format(json.loads(zlib.decompress(blob)))
+    else:
+        state = CustomerState.model_validate_json(document(blob))
     state.version = version
     return state
+
+
+def _from_first_format(doc: dict[str, Any]) -> CustomerState:
+    """The first stored form: every order and occurrence kept its event id, `processed` was the
+    list of the last ids, and a late event was appended last. Its ids are remembered as applied
+    today (kept PROCESSED_FOR from now: never shorter than before), its histories put in time
+    order."""
+    for record in [*doc.get("orders", []), *doc.get("behaviour", [])]:
+        record.pop("event_id", None)
+    ids = doc.get("processed")
+    if isinstance(ids, list):
+        today = datetime.now(UTC).toordinal()
+        doc["processed"] = {event_digest(str(i)): today for i in ids}
+    state = CustomerState.model_validate(doc)
+    state.orders.sort(key=_AT)
+    state.behaviour.sort(key=_AT)
+    return state
+
+
+_AT = attrgetter("at")

@@ -1,11 +1,12 @@
 """Opens and clicks: the tags an e-mail carries, and the behaviour SES's event for it becomes.
 
 send_message tags every e-mail (SES `EmailTags`) with whom it went to and why: the customer's
-state key, the activity and the template, never an address. SES copies a mail's tags into each
-event it publishes for it (`mail.tags`), so an `Email Opened` or `Email Clicked` event on the
-default bus names its customer and campaign. Here such an event becomes the `CustomEvent` a shop
-would have sent (`EmailOpened` / `EmailClicked`, parameters `campaign`, `template` and, for a
-click, `link`), for the engine to decide as any other behaviour.
+state key (the shop's customer id), the activity and the template, never the address it goes
+to. SES copies a mail's tags into each event it publishes for it (`mail.tags`), so an `Email
+Opened` or `Email Clicked` event on the default bus names its customer and campaign. Here such
+an event becomes the `CustomEvent` a shop would have sent (`EmailOpened` / `EmailClicked`,
+parameters `campaign`, `template` and, for a click, `link`), for the engine to decide as any
+other behaviour.
 
 A tag holds only ASCII letters, digits, `_` and `-`, 256 characters at most (SES's MessageTag):
 any other character is written `_XX`, per UTF-8 byte (`customer:c.1` → `customer_3Ac_2E1`).
@@ -54,7 +55,7 @@ def encode_tag(value: str) -> str | None:
 def decode_tag(value: str) -> str:
     """The inverse of `encode_tag`; ValueError for what it never writes."""
     if not _TAG_VALUE.fullmatch(value):
-        raise ValueError(f"not an encoded tag value: {value!r}")
+        raise ValueError("not an encoded tag value")  # the value itself is never logged
     out, i = bytearray(), 0
     while i < len(value):
         if value[i] != "_":
@@ -64,7 +65,7 @@ def decode_tag(value: str) -> str:
             out.append(int(value[i + 1:i + 3], 16))
             i += 3
         else:
-            raise ValueError(f"not an encoded tag value: {value!r}")
+            raise ValueError("not an encoded tag value")  # the value itself is never logged
     return out.decode()  # a UnicodeDecodeError is a ValueError
 
 

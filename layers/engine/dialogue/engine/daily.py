@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 import weakref
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,12 +65,19 @@ def daily(state: CustomerState, catalog: Catalog, now: datetime, zone: ZoneInfo,
     return Decision(state=state, effects=effects)
 
 
+# How late an event may still reach on_event: EventBridge retries for a day, the events queue
+# keeps a message 4 days. An event is judged at its `occurred_at`, so an order of the last
+# evening still counts when it arrives days later; the file is marked inactive after that.
+LATE_EVENTS = timedelta(days=5)
+
+
 def expired(catalog: Catalog, now: datetime) -> list[str]:
-    """Activities still marked active whose end date is over in their time zone: the daily
-    check marks them inactive, so what a marketer reads says what the engine does (an ended
-    activity is not live either way)."""
+    """Activities still marked active whose end date is over in their time zone by more than
+    LATE_EVENTS: the daily check marks them inactive, so what a marketer reads says what the
+    engine does. (From the end date on, nobody enters and waiting customers are let go.)"""
     return [a.id for a in catalog.activities.values()
-            if a.state == "active" and a.window[1] is not None and now >= a.window[1]]
+            if a.state == "active" and a.window[1] is not None
+            and now >= a.window[1] + LATE_EVENTS]
 
 
 def _expire_memberships(state: CustomerState, now: datetime) -> list[AnyEffect]:

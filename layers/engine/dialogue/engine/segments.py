@@ -89,7 +89,7 @@ def refresh(state: CustomerState, catalog: Catalog, now: datetime,
 
     Without `rfm` the segments whose rules use RFM scores are left as they are: scoring everyone
     "no score" would empty them. May append a CartAbandoned occurrence even when no segment
-    changes (see `note_abandoned_cart`): compare the behaviour's length to know it must be saved.
+    changes (see `note_abandoned_cart`): compare the behaviour to know it must be saved.
     """
     note_abandoned_cart(state, now)
     facts = Facts(state, now, rfm)
@@ -128,6 +128,8 @@ def note_abandoned_cart(state: CustomerState, now: datetime) -> Occurrence | Non
         fields={"cart_id": cart.cart_id, "value": str(cart.value),
                 "items": str(sum(ln.quantity for ln in cart.lines))})
     keep_in_time(state.behaviour, occurrence, MAX_BEHAVIOUR)
+    if not any(o is occurrence for o in state.behaviour):
+        return None  # older than the whole bounded history: not kept, so not news either
     return occurrence
 
 

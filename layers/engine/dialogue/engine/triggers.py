@@ -72,8 +72,9 @@ def _count(
     """Matching occurrences, this event's included even when tracking keeps it out of history."""
     if occurrence is None or not ok(occurrence):
         return 0  # the trigger fires on a matching event, never on an unrelated one
-    history = state.behaviour if state.behaviour and state.behaviour[-1] is occurrence else [
-        *state.behaviour, occurrence]
+    # A late event is recorded in its place in time, not last: look for it by identity.
+    recorded = any(o is occurrence for o in reversed(state.behaviour))
+    history = state.behaviour if recorded else [*state.behaviour, occurrence]
     return sum(
         1 for o in history
         if o.kind == occurrence.kind and ok(o)

@@ -249,6 +249,7 @@ class LocalAws:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         for logical, properties in custom:
             token = properties.pop("ServiceToken")
+            properties.pop("ServiceTimeout", None)  # CloudFormation's own, not the function's
             function = next(f for f in self.s.functions
                             if resolver.get_att(f.logical, "Arn") == token)
             key = f"{logical}/{uuid.uuid4()}"
