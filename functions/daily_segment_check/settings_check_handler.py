@@ -6,12 +6,11 @@ time could send the daily check's messages a day late. (The functions check it a
 start.)"""
 
 from dialogue.aws.custom_resource import answer
-from dialogue.observability import logger
 from dialogue.settings import BadSetting, check_send_time
 
 
-@logger.inject_lambda_context
 def handler(event: dict, context: object) -> dict:
+    """CloudFormation shows the reason of a FAILED answer: nothing else needs logging."""
     reason = None
     if event.get("RequestType") != "Delete":  # a stack being deleted is never held back
         properties = event.get("ResourceProperties", {})
