@@ -20,6 +20,15 @@ from dialogue.local.runtime import LocalAws
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 NOW = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+# An order, and the thank-you dialogue it starts (a coupon, then an e-mail at once).
+ORDER = {"order_id": "o-1", "total": "40",
+         "lines": [{"product_id": "p1", "unit_price": "40", "categories": ["Ski"]}]}
+THANKS_BY_MAIL = {
+    "id": "thanks", "name": "Thanks for your order", "repeatable": True, "elements": [
+        {"id": "ordered", "type": "places_order", "next": "coupon"},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "THANK-YOU-5", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "order-coupon",
+         "reply_to": "service@shop.example", "send_immediately": True}]}
 
 
 @pytest.fixture(scope="package")

@@ -17,16 +17,8 @@ from dialogue import bootstrap
 from dialogue.local import readback
 from dialogue.model.customer import Occurrence
 
-from tests.e2e.conftest import EXAMPLES, NOW, Shop
+from tests.e2e.conftest import EXAMPLES, NOW, ORDER, THANKS_BY_MAIL, Shop
 
-ORDER = {"order_id": "o-1", "total": "40",
-         "lines": [{"product_id": "p1", "unit_price": "40", "categories": ["Ski"]}]}
-THANKS = {
-    "id": "thanks", "name": "Thanks for your order", "repeatable": True, "elements": [
-        {"id": "ordered", "type": "places_order", "next": "coupon"},
-        {"id": "coupon", "type": "issue_coupon", "promotion": "THANK-YOU-5", "next": "mail"},
-        {"id": "mail", "type": "send_message", "channel": "email", "template": "order-coupon",
-         "send_immediately": True}]}
 CLICKED_THANKS = {  # a click on the thank-you mail files the customer
     "id": "clicked-thanks", "name": "Clicked the thank-you mail", "elements": [
         {"id": "clicked", "type": "wait_for_event", "event": "EmailClicked",
@@ -74,7 +66,7 @@ def register(shop: Shop, customer: str, tracking: bool = True) -> None:
 def send_thanks(shop: Shop, ses: SesSpy, tmp: Path, customer: str, *, tracking: bool = True,
                 activities: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
     """The thank-you e-mail of an order, sent; SendEmail's parameters and answer."""
-    shop.load([THANKS, *activities], segments=[EXAMPLES / "segments" / RESPONDERS], tmp=tmp)
+    shop.load([THANKS_BY_MAIL, *activities], segments=[EXAMPLES / "segments" / RESPONDERS], tmp=tmp)
     shop.aws.upload_catalog([], [], sorted((EXAMPLES / "templates").glob("*.json")))
     ses.install()
     register(shop, customer, tracking)

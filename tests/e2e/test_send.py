@@ -20,17 +20,8 @@ from dialogue import bootstrap
 from dialogue.local import readback
 from dialogue.local.demo import SimulatedClock
 
-from tests.e2e.conftest import EXAMPLES, NOW, Shop
+from tests.e2e.conftest import EXAMPLES, NOW, ORDER, THANKS_BY_MAIL, Shop
 
-ORDER = {"order_id": "o-1", "total": "40",
-         "lines": [{"product_id": "p1", "unit_price": "40", "categories": ["Ski"]}]}
-
-THANKS_BY_MAIL = {
-    "id": "thanks", "name": "Thanks for your order", "repeatable": True, "elements": [
-        {"id": "ordered", "type": "places_order", "next": "coupon"},
-        {"id": "coupon", "type": "issue_coupon", "promotion": "THANK-YOU-5", "next": "mail"},
-        {"id": "mail", "type": "send_message", "channel": "email", "template": "order-coupon",
-         "reply_to": "service@shop.example", "send_immediately": True}]}
 THANKS_BY_SMS = {
     "id": "thanks-sms", "name": "Thanks by SMS", "repeatable": True, "elements": [
         {"id": "ordered", "type": "places_order", "next": "sms"},

@@ -15,6 +15,7 @@ from dialogue.engine.daily import LATE_EVENTS, daily, expired
 from dialogue.engine.decide import Decision, decide
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.engine.wake import wake
+from dialogue.local.simulate import SimulatedClock
 from dialogue.model.activity import Activity
 from dialogue.model.customer import (
     CartState,
@@ -724,15 +725,11 @@ def test_a_failure_to_mark_ended_activities_never_costs_the_days_check():
     sent: list[dict[str, Any]] = []
     counted: list[tuple[str, int]] = []
 
-    class Clock:
-        def now(self) -> datetime:
-            return JUNE_15
-
     class Work:
         def send(self, items: list[dict[str, Any]]) -> None:
             sent.extend(items)
 
-    check = DailyCheck(runs=_Runs(), work=Work(), rfm=_Histogram(), clock=Clock(),
+    check = DailyCheck(runs=_Runs(), work=Work(), rfm=_Histogram(), clock=SimulatedClock(JUNE_15),
                        zone=ZoneInfo("Europe/Paris"), segments=3,
                        count=lambda name, n: counted.append((name, n)), files=_BrokenFiles())
 
