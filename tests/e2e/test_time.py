@@ -577,13 +577,13 @@ def test_the_daily_check_runs_at_2am_paris_time_once_a_day_across_the_spring_cha
                picked("tom", "2026-03-27T10:05:00Z", "golfers")],
               datetime(2026, 3, 27, 12, tzinfo=UTC), 3)
 
+    # 02:00 does not exist on 29 March: EventBridge Scheduler skips that night, as the
+    # simulator does; the run of the 30th (02:00 summer time) checks the 29th first.
     runs = world.daily_runs()
-    assert {day: utc(at).strftime("%H:%M") for day, at in runs.items()} == {
-        "2026-03-28": "01:00",
-        "2026-03-29": "01:00",  # 02:00 does not exist that night: 03:00 summer time
-        "2026-03-30": "00:00"}  # 02:00 summer time
+    assert {day: utc(at).strftime("%m-%d %H:%M") for day, at in runs.items()} == {
+        "2026-03-28": "03-28 01:00", "2026-03-29": "03-30 00:00", "2026-03-30": "03-30 00:00"}
     assert daily_messages(world) == [
-        ("2026-03-28", "03-28 02:00", "03-28 09:00"), ("2026-03-29", "03-29 03:00", "03-29 09:00"),
+        ("2026-03-28", "03-28 02:00", "03-28 09:00"), ("2026-03-29", "03-29 03:00", "03-30 09:00"),
         ("2026-03-30", "03-30 02:00", "03-30 09:00")]
     assert len(subjects(world.mails(), "tom")) == 3
 
@@ -605,6 +605,22 @@ def test_the_daily_check_runs_once_on_the_autumn_night_02_00_happens_twice(world
         ("2026-10-24", "10-24 02:00", "10-24 09:00"), ("2026-10-25", "10-25 02:00", "10-25 09:00"),
         ("2026-10-26", "10-26 02:00", "scheduled")]
     assert len(subjects(world.mails(), "tom")) == 2
+
+
+def test_a_day_whose_daily_check_never_ran_is_caught_up_by_the_next_run(world: World):
+    world.load(["10-birthday-sms.json"])
+    world.run([known("ann", "2027-05-10T10:00:00Z", sms=True, birthday="1990-05-12")],
+              datetime(2027, 5, 10, 12, tzinfo=UTC), 1)  # the 11th's check ran
+    # The 12th's invocation failed for good (an outage): nothing ran that night.
+    world.at(datetime(2027, 5, 13, 0, tzinfo=UTC))  # the 13th, 02:00 in Paris
+    answer = world.daily_check()
+
+    assert answer["started"] is True
+    assert [at[:10] for at in answer["caught_up"]] == ["2027-05-12"]
+    # Judged at 02:00 on the 12th, the day it belonged to: the birthday SMS is decided.
+    assert [local(j["at"]) for j in world.jobs("ann")
+            if j["activity_id"] == "birthday-sms"] == ["05-12 02:00"]
+    assert world.daily_check()["started"] is False  # fired twice: nothing checked twice
 
 
 # =================================================================================================

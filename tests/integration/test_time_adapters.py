@@ -81,6 +81,19 @@ def test_the_daily_run_is_claimed_once_per_day(db: Any) -> None:
     assert runs.claim("2026-12-02", AT.isoformat(), 16) is True
 
 
+def test_a_daily_run_that_died_before_handing_out_its_work_is_taken_up_after_its_lease(
+        db: Any) -> None:
+    runs = DynamoDailyRuns(db, "main")
+    assert runs.claim("2026-12-04", "2026-12-04T01:00:00+00:00", 4)  # then the function died
+
+    assert runs.checked("2026-12-04") is False  # tomorrow's run would catch the day up
+    assert not runs.claim("2026-12-04", "2026-12-04T01:05:00+00:00", 4)  # within its lease
+    assert runs.claim("2026-12-04", "2026-12-04T01:11:00+00:00", 4)  # the retry, after it
+    runs.handed_out("2026-12-04")
+    assert runs.checked("2026-12-04") is True
+    assert not runs.claim("2026-12-04", "2026-12-05T01:00:00+00:00", 4)  # done: never again
+
+
 def test_segment_entries_and_exits_are_counted_per_day(db: Any) -> None:
     s = store(db)
     for n in range(3):

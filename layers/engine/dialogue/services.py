@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -23,9 +23,10 @@ from pydantic import ValidationError
 
 from dialogue.engine import segments as segment_rules
 from dialogue.engine.catalog import Catalog
-from dialogue.engine.daily import daily, expired
+from dialogue.engine.daily import daily_runs, expired
 from dialogue.engine.decide import Decision, decide, writable
 from dialogue.engine.rfm import RfmBoundaries, boundaries
+from dialogue.engine.schedule import missed_days, run_instant
 from dialogue.engine.timers import TimerRef
 from dialogue.engine.wake import wake
 from dialogue.model.customer import CustomerState
@@ -128,6 +129,10 @@ class Work(Protocol):
 class DailyRuns(Protocol):
     def claim(self, day: str, at: str, segments: int) -> bool: ...
 
+    def handed_out(self, day: str) -> None: ...
+
+    def checked(self, day: str) -> bool: ...
+
 
 class RfmHistogram(Protocol):
     def merged(self) -> dict[str, int]: ...
@@ -197,16 +202,32 @@ class DailyCheck:
 
     def start(self) -> dict[str, Any]:
         now = self.clock.now()
-        day = now.astimezone(self.zone).date().isoformat()
+        today = now.astimezone(self.zone).date()
+        day = today.isoformat()
         if not self.runs.claim(day, now.isoformat(), self.segments):
             return {"day": day, "started": False}  # the schedule fired twice
+        late = self.catch_up(today, now)
         # Today's quintiles, before any segment is refreshed: one snapshot for every worker.
         self.rfm.save_snapshot(day, self.rfm.merged())
-        self.work.send([{"day": day, "segment": n, "total": self.segments}
+        self.work.send([{"day": day, "segment": n, "total": self.segments,
+                         **({"catch_up": late} if late else {})}
                         for n in range(self.segments)])
+        for done in [*(at[:10] for at in late), day]:
+            self.runs.handed_out(done)
         self.count("DailyScanSegments", self.segments)
-        return {"day": day, "started": True, "segments": self.segments,
+        return {"day": day, "started": True, "segments": self.segments, "caught_up": late,
                 "deactivated": self.deactivate_expired(now)}
+
+    def catch_up(self, today: date, now: datetime) -> list[str]:
+        """The instants of the days whose check never ran (a night the clocks skipped, a failed
+        invocation, an outage), oldest first: today's workers check them before today."""
+        missed = missed_days(today, lambda d: self.runs.checked(d.isoformat()))
+        late = [d for d in missed if self.runs.claim(d.isoformat(), now.isoformat(), 0)]
+        if late:
+            self.count("DailyChecksCaughtUp", len(late))
+            self.log("daily check catching up %s (their run did not happen)",
+                     ", ".join(d.isoformat() for d in late))
+        return [run_instant(d, now, self.zone).isoformat() for d in late]
 
     def deactivate_expired(self, now: datetime) -> list[str]:
         """Ended activities are marked inactive in their files. The workers treat them as ended
@@ -260,6 +281,7 @@ class DailyWorker:
         rfm = self.quintiles(item.get("day"))
         cursor, checked, changed, units = item.get("cursor"), 0, 0, 0.0
         refresh: list[str] | None = item.get("refresh")
+        late = [datetime.fromisoformat(at) for at in item.get("catch_up", [])]
         while True:
             with _collector_paused():
                 states, cursor, read = self.scan.page(item["segment"], item["total"], cursor)
@@ -268,7 +290,7 @@ class DailyWorker:
             def step(state: CustomerState, now: datetime = now) -> Decision:
                 if refresh is not None:  # "refresh now" of named segments, not the daily check
                     return refresh_now(state, catalog, now, refresh, rfm)
-                return daily(state, catalog, now, self.zone, rfm)
+                return daily_runs(state, catalog, [*late, now], self.zone, rfm)
 
             def one(state: CustomerState, step: Callable[..., Decision] = step) -> bool:
                 return apply(self.store, state.subject, step, _no_count, first=state) is not None

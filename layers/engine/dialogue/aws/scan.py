@@ -7,6 +7,7 @@ the states' compressed size / 8 KB (eventually consistent), about 0.25 per custo
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,21 +37,46 @@ class DynamoCustomerScan:
 
 
 class DynamoDailyRuns:
-    """One fan-out per shop-local day, even if the schedule fires twice."""
+    """One fan-out per shop-local day, even if the schedule fires twice; a run that died before
+    handing its work out is taken up again by the schedule's retry once its lease is over, and a
+    day whose run never finished counts as not checked (the next run catches it up)."""
+
+    LEASE = timedelta(minutes=10)  # far more than a start takes (its timeout is 30 s)
 
     def __init__(self, client: Any, table: str):
         self._db, self._table = client, table
 
     def claim(self, day: str, at: str, segments: int) -> bool:
+        lease_over = (datetime.fromisoformat(at) - self.LEASE).isoformat()
         try:
-            self._db.put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)",
-                              Item={**keys.daily_run_key(day), "kind": {"S": "daily_run"},
-                                    "started_at": {"S": at}, "segments": {"N": str(segments)}})
+            self._db.put_item(
+                TableName=self._table,
+                ConditionExpression="attribute_not_exists(pk) OR "
+                                    "(#s = :started AND started_at < :lease_over)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":started": {"S": "started"},
+                                           ":lease_over": {"S": lease_over}},
+                Item={**keys.daily_run_key(day), "kind": {"S": "daily_run"},
+                      "status": {"S": "started"}, "started_at": {"S": at},
+                      "segments": {"N": str(segments)}})
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def handed_out(self, day: str) -> None:
+        """Every work item of the day is queued: the day counts as checked."""
+        self._db.update_item(TableName=self._table, Key=keys.daily_run_key(day),
+                             UpdateExpression="SET #s = :done",
+                             ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues={":done": {"S": "handed_out"}})
+
+    def checked(self, day: str) -> bool:
+        item = self._db.get_item(TableName=self._table, Key=keys.daily_run_key(day),
+                                 ConsistentRead=True).get("Item")
+        # Runs recorded before the status existed had handed their work out.
+        return item is not None and item.get("status", {}).get("S", "handed_out") == "handed_out"
 
 
 class SqsWork:

@@ -92,6 +92,9 @@ def suppression_key(address: str) -> str:
     return hashlib.sha256(address.strip().lower().encode()).hexdigest()
 
 
+LATE_DECISION = timedelta(hours=12)
+
+
 def release_time(queued_at: datetime, settings: DeliverySettings) -> datetime:
     """The first daily send time at or after the moment the message was queued."""
     zone = ZoneInfo(settings.time_zone)
@@ -104,7 +107,9 @@ def release_time(queued_at: datetime, settings: DeliverySettings) -> datetime:
 def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
          template: MessageTemplate | None, now: datetime, settings: DeliverySettings) -> Plan:
     if not job.send_immediately:
-        release = release_time(job.at, settings)
+        # A message decided for a day long past (a daily check catching up a missed night)
+        # waits for the next send time rather than going out in the middle of the night.
+        release = release_time(max(job.at, now - LATE_DECISION), settings)
         if now < release:
             return Schedule(release)
     if state is None:

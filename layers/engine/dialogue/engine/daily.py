@@ -47,7 +47,7 @@ def daily(state: CustomerState, catalog: Catalog, now: datetime, zone: ZoneInfo,
     fires, the state is written with `last_daily` and a re-run that day changes nothing.
     """
     today = now.astimezone(zone).date()
-    if state.last_daily == today:
+    if state.last_daily is not None and state.last_daily >= today:  # done, or a later day is
         return Decision(state=state, duplicate=True)
     before = state
     state = writable(state)
@@ -63,6 +63,24 @@ def daily(state: CustomerState, catalog: Catalog, now: datetime, zone: ZoneInfo,
     if not changed:
         return Decision(state=before, duplicate=True)
     return Decision(state=state, effects=effects)
+
+
+def daily_runs(state: CustomerState, catalog: Catalog, runs: list[datetime], zone: ZoneInfo,
+               rfm: segment_rules.RfmBoundaries | None = None, chance: Chance = stable_chance,
+               codes: Codes = new_coupon_code) -> Decision:
+    """Several days' checks in order (days the schedule missed, then today), as one decision:
+    each day is judged at its own instant, so a missed birthday or N-day cart still fires for
+    the day it belonged to, and the customer is written once."""
+    current, wrote = state, False
+    effects: list[AnyEffect] = []
+    for at in runs:
+        decision = daily(current, catalog, at, zone, rfm, chance, codes)
+        if not decision.duplicate:
+            current, wrote = decision.state, True
+            effects += decision.effects
+    if not wrote:
+        return Decision(state=state, duplicate=True)
+    return Decision(state=current, effects=effects)
 
 
 # How late an event may still reach on_event: EventBridge retries for a day, the events queue

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dialogue import bootstrap
+from dialogue.engine.schedule import fires
 from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
 
@@ -39,16 +40,17 @@ def parse_time(value: str) -> datetime:
 
 
 def daily_times(cron: str, zone: str, start: datetime) -> Iterator[datetime]:
-    """The instants a "cron(M H * * ? *)" schedule fires in `zone` from `start` on (daylight
-    saving time included, as EventBridge Scheduler does)."""
+    """The instants a "cron(M H * * ? *)" schedule fires in `zone` from `start` on, as
+    EventBridge Scheduler fires it: not at all on a day whose local time the clocks skip, once
+    on the night that time happens twice (`engine.schedule.fires`)."""
     m = re.fullmatch(r"cron\((\d+) (\d+) \* \* \? \*\)", cron.strip())
     if not m:
         raise ValueError(f"the simulator runs daily cron schedules only, not {cron!r}")
     at, tz = time(int(m.group(2)), int(m.group(1))), ZoneInfo(zone)
     day = start.astimezone(tz).date() - timedelta(days=1)
     while True:
-        instant = datetime.combine(day, at, tz).astimezone(UTC)
-        if instant >= start:
+        instant = fires(day, at, tz)
+        if instant is not None and instant >= start:
             yield instant
         day += timedelta(days=1)
 
