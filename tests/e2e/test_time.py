@@ -623,6 +623,16 @@ def test_a_day_whose_daily_check_never_ran_is_caught_up_by_the_next_run(world: W
     assert world.daily_check()["started"] is False  # fired twice: nothing checked twice
 
 
+def test_events_dated_before_the_start_are_all_seen_by_the_first_daily_check(world: World):
+    world.load([], ["repeat-category-buyers"])
+    start = datetime(2027, 1, 4, 1, tzinfo=UTC)  # 02:00 in Paris: the daily check's instant
+    world.run([orders("kim", "2027-01-02T10:00:00Z"), orders("kim", "2027-01-03T10:00:00Z")],
+              start, 1)
+
+    changes = [(c.change, c.segment, c.at) for c in world.customer("kim").segment_history]
+    assert changes == [("added", "repeat-category-buyers", start)]
+
+
 # =================================================================================================
 # 6. 29 February.
 # =================================================================================================

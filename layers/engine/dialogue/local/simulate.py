@@ -99,7 +99,9 @@ class Simulation:
                 # stamped up to 15 minutes late, as the release function's rhythm would.
                 others = [t for t in (next_daily, next_send, wake[0] if wake else None, end,
                                       pending[i][0] + BATCH) if t is not None]
-                until = min(others)
+                # Events dated before --from are all published at its start, before anything
+                # else happens then (the first daily check sees the whole back-dated history).
+                until = max(min(others), start) if pending[i][0] < start else min(others)
                 while i < len(pending) and pending[i][0] < until:
                     batch.append(pending[i][2])
                     at = max(at, pending[i][0])
