@@ -8,9 +8,12 @@ import os
 import sys
 from pathlib import Path
 
+from dialogue.local import inputs
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dialogue", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check activities: each problem as file : path : reason")
@@ -36,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "demo":
             p.add_argument("--events", type=Path, default=Path("examples/events"))
         else:
-            p.add_argument("--port", type=int, default=0)
+            p.add_argument("--port", type=int, default=4566,
+                           help="the endpoint's port (default 4566; 0: any free port)")
 
     p = sub.add_parser("simulate", help="run events over simulated days on embedded AWS")
     p.add_argument("--activities", type=Path, default=Path("examples/activities"))
@@ -67,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="the stack's TimeZone (or DIALOGUE_TIME_ZONE)")
 
     args = parser.parse_args(argv)
+    from dialogue.local.inputs import UsageError
+    from dialogue.settings import BadSetting
+
+    try:
+        return _run(args)
+    except (UsageError, BadSetting) as e:  # the user's mistake: one line, no traceback
+        print(f"dialogue {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     match args.command:
         case "validate":
             return validate(args.paths, args.segments, args.templates)
@@ -78,13 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         case "demo":
             from dialogue.local.demo import run_demo
 
+            _check_catalog(args)
+            inputs.events_file(args.events)
             return run_demo(args.activities, args.segments, args.events)
         case "simulate":
             from dialogue.local.demo import run_simulation
+            from dialogue.local.runtime import TEMPLATE
+            from dialogue.local.template import load
 
+            _check_catalog(args)
+            inputs.folder_of_documents(args.templates, "templates", required=False)
+            inputs.events_file(args.events)
+            start = inputs.day(args.start)
+            days = inputs.positive(args.days, "--days")
+            params = inputs.parameters(args.param, set(load(TEMPLATE).get("Parameters", {})))
             return run_simulation(args.activities, args.segments, args.templates, args.events,
-                                  args.start, args.days, args.output,
-                                  dict(p.split("=", 1) for p in args.param))
+                                  start, days, args.output, params)
         case "segments":
             return refresh_segments(args.names, args.function)
         case "stats":
@@ -92,8 +116,24 @@ def main(argv: list[str] | None = None) -> int:
         case "serve":
             from dialogue.local.demo import serve
 
-            return serve(args.activities, args.segments, args.port)
+            _check_catalog(args)
+            return serve(args.activities, args.segments, inputs.port(args.port))
     return 2  # pragma: no cover
+
+
+def _check_catalog(args: argparse.Namespace) -> None:
+    """Before the embedded AWS starts: an activity folder with activities, a segment folder."""
+    inputs.folder_of_documents(args.activities, "activities")
+    inputs.folder_of_documents(args.segments, "segments", required=False)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dialogue")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown"
 
 
 def validate(paths: list[Path], segments_dir: Path | None,

@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from dialogue.local.runtime import LocalAws
 from dialogue.local.simulate import (
     SimulatedClock,
     Simulation,
+    daily_times,
     effects,
     first_day,
     load_events,
@@ -167,16 +168,19 @@ def serve(activities: Path, segments: Path, port: int) -> int:
           "--function this, with AWS_ENDPOINT_URL set)")
     print(f"  {len(files)} activities loaded; put_events to the bus and watch. Ctrl-C stops.",
           flush=True)
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGTERM, _interrupt)  # stop now, even in the middle of a delivery
+    schedules = RealTimeSchedules(aws, datetime.now(UTC))
     try:
-        while not stop["now"]:
+        while True:
+            now = datetime.now(UTC)
             due = aws.waits.pending()[:1]
-            if due and due[0] <= datetime.now(UTC):  # a wait ended in real time
-                aws.waits.advance_to(datetime.now(UTC))
+            if due and due[0] <= now:  # a wait ended in real time
+                aws.waits.advance_to(now)
+            ran = schedules.run_due(now)
             moved = aws.drain()
-            if moved:
-                print(f"{datetime.now(UTC):%H:%M:%S} delivered {moved} messages", flush=True)
+            if moved or ran:
+                print(f"{now:%H:%M:%S} {' and '.join(ran) + ': ' if ran else ''}"
+                      f"delivered {moved} messages", flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
@@ -184,3 +188,34 @@ def serve(activities: Path, segments: Path, port: int) -> int:
         aws.stop()
     return 0
 
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM as Ctrl-C: what the embedded AWS holds is in memory and goes with it anyway."""
+    raise KeyboardInterrupt
+
+
+class RealTimeSchedules:
+    """The template's schedules on the wall clock, as EventBridge Scheduler would fire them:
+    the daily check at its cron time in its zone, the rate() functions (the send-time release)
+    every 15 minutes."""
+
+    RATE = timedelta(minutes=15)
+
+    def __init__(self, aws: LocalAws, now: datetime):
+        self.aws = aws
+        daily = next(f for f in aws.s.functions if f.logical == "DailyCheckFunction")
+        self.daily, self.daily_at = daily, daily_times(daily.schedule or "", daily.schedule_zone,
+                                                       now)
+        self.next_daily, self.next_rate = next(self.daily_at), now + self.RATE
+
+    def run_due(self, now: datetime) -> list[str]:
+        ran = []
+        if now >= self.next_daily:
+            self.aws.invoke(self.daily, {"source": "aws.scheduler", "detail": {}})
+            self.next_daily = next(self.daily_at)
+            ran.append("daily check")
+        if now >= self.next_rate:
+            self.aws.run_schedules()
+            self.next_rate = now + self.RATE
+            ran.append("release")
+        return ran
