@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a template parameter (e.g. DailyCheckTime=03:00)")
 
+    p = sub.add_parser("publish", help="validate a folder, then upload it to the catalog bucket")
+    p.add_argument("folder", type=Path, help="a folder with activities/, segments/, templates/")
+    p.add_argument("--bucket", required=True, help="the stack's CatalogBucketName output")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, upload nothing")
+    p.add_argument("--delete", action="store_true",
+                   help="also remove documents that are in the bucket but not in the folder")
+
     p = sub.add_parser("segments", help="act on a deployed (or served) stack's segments")
     p.add_argument("action", choices=["refresh"])
     p.add_argument("names", nargs="+", help="rule-based segment ids")
@@ -109,6 +116,10 @@ def _run(args: argparse.Namespace) -> int:
             params = inputs.parameters(args.param, set(load(TEMPLATE).get("Parameters", {})))
             return run_simulation(args.activities, args.segments, args.templates, args.events,
                                   start, days, args.output, params)
+        case "publish":
+            from dialogue.local.publish import publish
+
+            return publish(args.folder, args.bucket, dry_run=args.dry_run, delete=args.delete)
         case "segments":
             return refresh_segments(args.names, args.function)
         case "stats":
