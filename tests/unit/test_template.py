@@ -128,7 +128,7 @@ def unwatched(t: Template) -> list[str]:
     """Every DLQ (a redrive target or a DeadLetterConfig) has an alarm on its depth; every
     function on its errors and throttles; every pipe on its failed executions."""
     dlqs = set()
-    for name, spec in resources(t).items():
+    for spec in resources(t).values():
         props = spec.get("Properties", {})
         dlqs |= refs(props.get("RedrivePolicy", {}).get("deadLetterTargetArn"))
         dlqs |= refs(_find(props, "DeadLetterConfig"))
@@ -314,8 +314,8 @@ def test_the_template_as_samtranslator_expands_it_passes_cfn_lint(
     out = tmp_path / "expanded.json"
     out.write_text(json.dumps(expanded))
 
-    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(out)], capture_output=True,
-                          text=True, check=False)
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"  # the venv's own
+    lint = subprocess.run([str(cfn_lint), str(out)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "AWS::Lambda::EventSourceMapping" in {r["Type"] for r in
                                                  expanded["Resources"].values()}
