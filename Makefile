@@ -4,7 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint schema serve lock clean
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := checkov==3.3.30
+
+.PHONY: demo test check bench lint schema serve lock clean
 
 # The virtual environment is rebuilt whenever the pinned dependencies or the package metadata change.
 $(STAMP): requirements.lock pyproject.toml
@@ -24,6 +27,16 @@ test: $(STAMP)
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/pytest
 
+# checkov in a venv of its own (it pins an old boto3). Skips: .checkov.yaml and the template's
+# Metadata, each with its reason. BC_SKIP_MAPPING: no download of Prisma Cloud's guidelines.
+$(CHECKOV_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check $(CHECKOV)
+	@touch $@
+
+check: $(CHECKOV_VENV)/.installed
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f infra/template.yaml --config-file .checkov.yaml
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
@@ -38,11 +51,17 @@ schema: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/dialogue serve --activities examples/activities --segments examples/segments
 
-# Re-pin: resolve requirements.in in a throw-away venv and freeze it.
+# Re-pin: resolve requirements.in (development) in a throw-away venv and freeze it; resolve the
+# Lambda layer's runtime lock from pyproject's dependencies alone, in another.
 lock:
 	rm -rf /tmp/dialogue-lock && $(PYTHON) -m venv /tmp/dialogue-lock
 	/tmp/dialogue-lock/bin/pip install --quiet -r requirements.in
 	/tmp/dialogue-lock/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf /tmp/dialogue-layer-lock && $(PYTHON) -m venv /tmp/dialogue-layer-lock
+	/tmp/dialogue-layer-lock/bin/pip install --quiet .
+	sed -n '/^#/p' layers/engine/requirements.txt > /tmp/dialogue-layer-header
+	( cat /tmp/dialogue-layer-header; /tmp/dialogue-layer-lock/bin/pip freeze --exclude dialogue ) \
+	  > layers/engine/requirements.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from dialogue.local import stepfunctions as sfn
+from dialogue.local.runtime import LOCAL_PARAMETERS
 from dialogue.local.template import REGION, Resolver, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -104,7 +105,7 @@ class Local:
 def local(endpoint: str) -> Iterator[Local]:
     _post(endpoint, "/moto-api/reset")
     session = boto3.session.Session(region_name=REGION)
-    resolver = Resolver(load(TEMPLATE), f"t{uuid.uuid4().hex[:8]}", {})
+    resolver = Resolver(load(TEMPLATE), f"t{uuid.uuid4().hex[:8]}", LOCAL_PARAMETERS)
     waits = sfn.SimulatedWaits(start=START).install()
     holder: list[Local] = []
     router = sfn.route_lambda_invokes(lambda name, event: holder[0].handler(name, event), resolver)
@@ -217,7 +218,8 @@ def test_a_stopped_execution_leaves_its_wait(local: Local) -> None:
 
 def test_the_production_template_state_machines_are_created(endpoint: str) -> None:
     session = boto3.session.Session(region_name=REGION)
-    resolver = Resolver(load(ROOT / "infra" / "template.yaml"), f"p{uuid.uuid4().hex[:8]}", {})
+    resolver = Resolver(load(ROOT / "infra" / "template.yaml"), f"p{uuid.uuid4().hex[:8]}",
+                        LOCAL_PARAMETERS)
     sfn.enable_execution(endpoint)
     machines = sfn.create_state_machines(session, resolver, ROOT / "infra")
     assert machines, "the template has a state machine"

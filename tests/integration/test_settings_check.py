@@ -102,3 +102,31 @@ def test_an_answer_names_the_resource_it_was_created_as() -> None:
 
     assert body["PhysicalResourceId"] == "SettingsCheck-1"
     assert json.loads(sent[0][1]) == body
+
+
+def test_required_parameters_left_empty_refuse_the_stack_with_the_reason() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    with pytest.raises(BadSetting, match="Parameter UnsubscribeUrl '' is required, an https://"):
+        LocalAws(stack_name="no-url", parameters={"UnsubscribeUrl": ""}).start()
+
+
+def test_the_unsubscribe_secret_is_generated_by_the_stack_and_read_by_send_message() -> None:
+    """No template value: Secrets Manager generates it, send_message gets only its ARN and
+    signs links with what it reads there (the shop's page checks them with the same)."""
+    from dialogue import bootstrap
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    aws = LocalAws(stack_name="secret").start()
+    try:
+        send = next(f for f in aws.s.functions if f.logical == "SendMessageFunction")
+        arn = send.environment["UNSUBSCRIBE_SECRET_ARN"]
+        stored = aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        os.environ.update(send.environment)
+
+        signing = bootstrap.delivery_service().settings.unsubscribe_secret
+
+        assert "UNSUBSCRIBE_SECRET" not in send.environment and len(stored) == 64
+        assert signing == stored.encode()
+    finally:
+        aws.stop()

@@ -155,13 +155,22 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
         settings=DeliverySettings(
             sender=settings.sender, shop_name=settings.shop_name, shop_url=settings.shop_url,
             unsubscribe_url=settings.unsubscribe_url,
-            unsubscribe_secret=settings.unsubscribe_secret.encode(),
+            unsubscribe_secret=_secret(session, settings.unsubscribe_secret_arn).encode(),
             send_time=clock_time(hour, minute), time_zone=settings.time_zone,
             configuration_set=settings.configuration_set),
         clock=_ClockProxy(),
         count=count,
         log=logger.info,
     )
+
+
+def _secret(session: Any, arn: str) -> str:
+    """The stack's generated secret (Secrets Manager), read with powertools' parameters utility
+    through this session's client: once per container, as the service is built once."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    value = SecretsProvider(boto3_client=session.client("secretsmanager")).get(arn)
+    return str(value)
 
 
 def suppression_service() -> SuppressionService:

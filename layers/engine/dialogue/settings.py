@@ -86,9 +86,9 @@ class SendSettings:
     shop_name: str
     shop_url: str
     unsubscribe_url: str
-    unsubscribe_secret: str
+    unsubscribe_secret_arn: str  # the stack's generated secret, read once per container
     max_send_rate: float  # the account's SES maximum send rate, messages a second
-    concurrency: int  # send_message's reserved concurrency: each container takes its share
+    concurrency: int  # send_message's most concurrent containers: each takes its share
     send_time: str = "09:00"
     time_zone: str = "UTC"
     configuration_set: str | None = None
@@ -106,7 +106,8 @@ class SendSettings:
             dead_letter_queue_url=need("MESSAGES_DLQ_URL"), sender=need("SENDER"),
             event_bus_name=need("EVENT_BUS_NAME"),
             shop_name=need("SHOP_NAME"), shop_url=need("SHOP_URL"),
-            unsubscribe_url=need("UNSUBSCRIBE_URL"), unsubscribe_secret=need("UNSUBSCRIBE_SECRET"),
+            unsubscribe_url=need("UNSUBSCRIBE_URL"),
+            unsubscribe_secret_arn=need("UNSUBSCRIBE_SECRET_ARN"),
             max_send_rate=float(need("MAX_SEND_RATE")),
             concurrency=max(1, int(env.get("SEND_CONCURRENCY", "1"))),
             send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("TIME_ZONE", "UTC"),

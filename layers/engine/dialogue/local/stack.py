@@ -1,9 +1,10 @@
 """Create the template's resources on moto, and describe how events flow between them.
 
-Supported locally: SQS queues, DynamoDB tables, S3 buckets, SES configuration sets, event buses
-and rules (moto delivers rule → SQS itself), SAM functions with an SQS event source (invoked
-in-process by the runtime), and EventBridge Pipes from a DynamoDB stream to SQS or to a bus
-(relayed by the runtime, as moto has none).
+Supported locally: SQS queues, DynamoDB tables, S3 buckets, SES configuration sets, Secrets
+Manager secrets (generated, as GenerateSecretString does), event buses and rules (moto delivers
+rule → SQS itself), SAM functions with an SQS event source (invoked in-process by the runtime),
+and EventBridge Pipes from a DynamoDB stream to SQS or to a bus (relayed by the runtime, as moto
+has none). Resources whose Condition is false are not created.
 Everything else in the template (alarms, log groups, roles, policies, layers) has no local effect.
 """
 
@@ -75,6 +76,8 @@ def create(session: Any, resolver: Resolver, template_dir: Path) -> Stack:
             s3.put_bucket_notification_configuration(
                 Bucket=resolver.name(logical),
                 NotificationConfiguration={"EventBridgeConfiguration": {}})
+    for logical in by_type.get("AWS::SecretsManager::Secret", []):
+        _secret(session.client("secretsmanager"), resolver, logical)
     events = session.client("events")
     for logical in by_type.get("AWS::SES::ConfigurationSet", []):
         session.client("sesv2").create_configuration_set(
@@ -101,6 +104,14 @@ def _queue(sqs: Any, resolver: Resolver, logical: str) -> None:
         attributes["RedrivePolicy"] = as_json_string(props["RedrivePolicy"])
     url = sqs.create_queue(QueueName=resolver.name(logical), Attributes=attributes)["QueueUrl"]
     resolver.attributes[(logical, "QueueUrl")] = url
+
+
+def _secret(client: Any, resolver: Resolver, logical: str) -> None:
+    generate = resolver.resolve(resolver.resources[logical].get("Properties", {})).get(
+        "GenerateSecretString", {})
+    value = client.get_random_password(**generate)["RandomPassword"]
+    arn = client.create_secret(Name=resolver.name(logical), SecretString=value)["ARN"]
+    resolver.attributes[(logical, "Arn")] = arn
 
 
 def _table(ddb: Any, resolver: Resolver, logical: str) -> None:

@@ -9,7 +9,10 @@ from typing import Any
 
 import yaml
 
+from dialogue.settings import BadSetting
+
 ACCOUNT, REGION = "123456789012", "eu-west-1"
+NO_VALUE = object()  # AWS::NoValue: the property (or list item) is left out, as CloudFormation does
 
 
 class _Loader(yaml.SafeLoader):
@@ -25,7 +28,9 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}
+    if suffix in ("Ref", "Condition"):  # the two intrinsics without an Fn:: prefix
+        return {suffix: value}
+    return {f"Fn::{suffix}": value}
 
 
 _Loader.add_multi_constructor("!", _tag)
@@ -40,11 +45,18 @@ class Resolver:
 
     def __init__(self, template: dict[str, Any], stack: str, overrides: dict[str, str]):
         self.template, self.stack = template, stack
-        self.resources: dict[str, Any] = template.get("Resources", {})
-        self.parameters = {name: str(spec.get("Default", ""))
-                           for name, spec in template.get("Parameters", {}).items()}
-        self.parameters.update(overrides)
+        self.parameters = _parameters(template.get("Parameters", {}), overrides)
+        self.conditions: dict[str, bool] = {}
+        # Resources whose Condition is false are not created, as CloudFormation does.
+        self.resources: dict[str, Any] = {
+            logical: spec for logical, spec in template.get("Resources", {}).items()
+            if "Condition" not in spec or self.condition(spec["Condition"])}
         self.attributes: dict[tuple[str, str], str] = {}  # filled as resources are created
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
+        return self.conditions[name]
 
     def name(self, logical: str) -> str:
         kind = self.resources[logical]["Type"]
@@ -67,7 +79,11 @@ class Resolver:
             return REGION
         if logical == "AWS::AccountId":
             return ACCOUNT
+        if logical == "AWS::Partition":
+            return "aws"
         kind = self.resources[logical]["Type"]
+        if kind == "AWS::SecretsManager::Secret":  # its Ref is its ARN (with a random suffix)
+            return self.attributes[(logical, "Arn")]
         if kind == "AWS::SQS::Queue":
             return self.attributes.get((logical, "QueueUrl"), self.name(logical))
         if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
@@ -98,11 +114,13 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if set(value) == {"Ref"}:
-            return self.ref(value["Ref"])
+            return NO_VALUE if value["Ref"] == "AWS::NoValue" else self.ref(value["Ref"])
+        if len(value) == 1 and next(iter(value)) in _CONDITION_FUNCTIONS:
+            return self._condition_function(value)
         if set(value) == {"Fn::GetAtt"}:
             logical, attribute = value["Fn::GetAtt"]
             return self.get_att(logical, attribute)
@@ -130,8 +148,47 @@ class Resolver:
             sep, text = value["Fn::Split"]
             return str(self.resolve(text)).split(sep)
         if set(value) == {"Fn::If"}:
-            return self.resolve(value["Fn::If"][2])  # conditions are off locally
-        return {k: self.resolve(v) for k, v in value.items()}
+            name, if_true, if_false = value["Fn::If"]
+            return self.resolve(if_true if self.condition(name) else if_false)
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def _condition_function(self, value: dict[str, Any]) -> bool:
+        [(name, args)] = value.items()
+        if name == "Condition":
+            return self.condition(args)
+        if name == "Fn::Equals":
+            left, right = (self.resolve(a) for a in args)
+            return str(left) == str(right)
+        if name == "Fn::Not":
+            return not self.resolve(args[0])
+        if name == "Fn::And":
+            return all(self.resolve(a) for a in args)
+        return any(self.resolve(a) for a in args)  # Fn::Or
+
+
+_CONDITION_FUNCTIONS = ("Condition", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or")
+
+
+def _parameters(specs: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    """Parameter values as CloudFormation takes them: a parameter without a default must be
+    given, and a value must match the parameter's AllowedPattern (its ConstraintDescription
+    is the reason given)."""
+    values: dict[str, str] = {}
+    for name, spec in specs.items():
+        if name in overrides:
+            value = str(overrides[name])
+        elif "Default" in spec:
+            value = str(spec["Default"])
+        else:
+            raise BadSetting(f"Parameter {name} must have a value: {spec.get('Description', '')}")
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(pattern, value) is None:
+            reason = spec.get("ConstraintDescription", f"must match {pattern}")
+            raise BadSetting(f"Parameter {name} {value!r} {reason}")
+        values[name] = value
+    values.update({k: str(v) for k, v in overrides.items() if k not in values})
+    return values
 
 
 def as_json_string(value: Any) -> str:
