@@ -1006,3 +1006,32 @@ class TestDeliveryService:
         assert dead_body == body and key == queued.key
         assert any("ConnectionClosedError" in r for r in reasons)
         assert w.service.handle(body) == Delivered.DUPLICATE and w.mailer.calls == 1
+
+    def test_an_address_with_a_line_break_is_suppressed_with_why_and_never_sent(self):
+        w = world(customer(email="frank@example.com\r\nBcc: all@example.com"))
+        queued = job()
+
+        assert w.service.handle(queued.model_dump_json()) == Delivered.SUPPRESSED
+
+        assert w.jobs.reason[queued.key] == "the e-mail address is not a valid address"
+        assert w.mailer.calls == 0 and w.dead_letters.rejected == []
+        assert w.counts["Suppressed_invalid_address"] == 1
+
+    def test_a_failed_record_is_logged_at_error_with_its_job_key_and_counted(self):
+        errors: list[tuple[Any, ...]] = []
+        w = world(customer())
+        w.service.error = lambda *args, **kwargs: errors.append(args)
+        w.mailer.failures.append(ProviderUnavailable("Throttling"))
+        queued = job()
+
+        with pytest.raises(ProviderUnavailable):
+            w.service.handle_record(queued.model_dump_json(), receive_count=1)
+
+        [(message, key, *_)] = errors
+        assert key == queued.key and "failed" in message
+        assert w.counts["MessageErrors_ProviderUnavailable"] == 1
+        # on the queue's last try it is dead-lettered with why instead of redriven silently
+        w.mailer.failures.append(ProviderUnavailable("Throttling"))
+        assert w.service.handle_record(queued.model_dump_json(), receive_count=8) == "failed"
+        [(_, _, reasons)] = w.dead_letters.rejected
+        assert "unavailable on the last try" in reasons[0]

@@ -222,9 +222,9 @@ class DeliveryService:
 
 def _job_key(job_json: str) -> str:
     try:
-        return str(json.loads(job_json).get("key", "unknown"))
-    except (ValueError, AttributeError):
-        return "unreadable"
+        return MessageQueued.model_validate_json(job_json).key
+    except ValueError:  # pydantic's ValidationError is one
+        return "unreadable job"
 
 
 class Suppressions(Protocol):
