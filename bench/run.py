@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import aws_calls  # bench/ is on sys.path: it is the script's folder
 import daily
 import delivery
+import delivery_faults
 import engine_cpu
 import imports
 import segments
@@ -40,7 +41,8 @@ GOAL_ENGINE = 3.0  # decide / parse_event
 GOAL_FLAT = 1.25  # (decide/parse at 100 activities) / (at 10): ten times the activities
 GOAL_IMPORT = 1.3  # handler import / (import boto3 + one client)
 GOAL_PROVIDER = 1.0  # SES/SNS calls per message sent
-GOAL_DDB_WRITES = 1.0  # DynamoDB writes per message sent
+# DynamoDB writes per message sent: the claim (with its lease) and the provider's confirmation
+GOAL_DDB_WRITES = 2.0
 OPERATIONS = ("GetItem", "PutItem", "TransactWriteItems", "ListObjectsV2", "GetObject",
               "SendMessage")
 S3_OPERATIONS = ("ListObjectsV2", "GetObject", "HeadObject")
@@ -140,7 +142,7 @@ def section_delivery(customers: int, results: dict[str, bool]) -> None:
     ok = writes <= GOAL_DDB_WRITES
     results["DynamoDB writes per message"] = ok
     print(f"   DynamoDB writes per message: {writes:.2f} (goal <= {GOAL_DDB_WRITES:g}): "
-          f"{verdict(ok)}   (the claim: a conditional UpdateItem, queued -> sent)")
+          f"{verdict(ok)}   (the claim with its lease, then the provider's confirmation)")
     print(f"   DynamoDB reads per message: {r.per_message(delivery.DDB_READS):.2f} "
           "(GetItem: the customer's state, the suppression list)")
     print(f"   other calls per message: PutEvents {r.per_message(('PutEvents',)):.2f} "
@@ -165,6 +167,24 @@ def section_delivery(customers: int, results: dict[str, bool]) -> None:
     print(f"   warm-up (cold container, catalog load counted): {sum(r.warmup.values())} calls "
           f"for {r.warmup_sent} messages: " + ", ".join(f"{op} {n}" for op, n in sorted(
               r.warmup.items())))
+
+
+def section_delivery_faults(jobs: int, results: dict[str, bool]) -> None:
+    t = delivery_faults.measure(jobs=jobs)
+    f = delivery_faults.Faults()
+    print("4b. Delivery fault run: send_message + reconciliation on moto's DynamoDB")
+    print(f"   {t.jobs} jobs; provider {f.unavailable + f.rejected + f.timeout:.0%} failures "
+          f"({f.unavailable:.0%} unavailable, {f.rejected:.0%} refused, {f.timeout:.0%} "
+          f"timeout after accept), {f.kill:.0%} of invocations killed, {f.lost_reply:.0%} "
+          f"DynamoDB replies lost, {f.twice:.0%} jobs delivered twice (late)")
+    print("   injected: " + ", ".join(f"{k} {n}" for k, n in sorted(t.injected.items())))
+    ok = t.lost == 0 and t.sent_twice == 0 and t.false_sent == 0 and t.wrong_outcome == 0
+    results["delivery: 0 lost, 0 twice"] = ok
+    print(f"   sent once {t.sent_once} (of which dead-lettered as outcome unknown "
+          f"{t.unknown_dead_lettered}), sent twice {t.sent_twice}, not sent and dead-lettered "
+          f"with reason {t.dead_lettered}, lost {t.lost}; MessageSent without a send "
+          f"{t.false_sent}, unknown outcomes published wrongly {t.wrong_outcome}, redriven "
+          f"without reason {t.redriven_without_reason}   goal 0 lost, 0 twice: {verdict(ok)}")
 
 
 def section_timers(waits: int, results: dict[str, bool]) -> None:
@@ -198,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override on_event's CATALOG_CACHE_SECONDS (default: the template's)")
     parser.add_argument("--customers", type=int, default=200,
                         help="customers for the delivery count (an e-mail and an SMS each)")
+    parser.add_argument("--fault-jobs", type=int, default=1000,
+                        help="jobs of the delivery fault run (4b; alone: bench/delivery_faults.py)")
     parser.add_argument("--waits", type=int, default=timers.WAITS,
                         help="waits for the Step Functions count (section 5)")
     parser.add_argument("--daily-customers", type=int, default=daily.CUSTOMERS_DEFAULT,
@@ -219,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     section_imports(results, args.profile)
     print()
     section_delivery(args.customers, results)
+    print()
+    section_delivery_faults(args.fault_jobs, results)
     print()
     section_timers(args.waits, results)
     print()

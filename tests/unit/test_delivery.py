@@ -24,6 +24,15 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from dialogue.aws.providers import RateLimiter, classify
+from dialogue.delivery.jobs import (
+    OUTCOME,
+    Abandoned,
+    Busy,
+    Claim,
+    Claimed,
+    JobStatus,
+    Settled,
+)
 from dialogue.delivery.plan import (
     DeliverySettings,
     Email,
@@ -700,15 +709,47 @@ class FakeJobs:
     def __init__(self) -> None:
         self.status: dict[str, str] = {}
         self.reason: dict[str, str] = {}
+        self.attempt: dict[str, str] = {}
+        self.lease: dict[str, datetime] = {}
+        self.provider_id: dict[str, str] = {}
+        self.reported_as: dict[str, str] = {}
 
     def get(self, key: str) -> str:
         return self.status.get(key, "queued")
 
-    def claim(self, job_key: str, at: Any, provider: str) -> str:
-        if self.get(job_key) not in ("queued", "scheduled"):
-            return self.get(job_key)
-        self.status[job_key] = "sent"
-        return "claimed"
+    def claim(self, job_key: str, attempt: str, now: datetime, lease_until: datetime,
+              provider: str) -> Claim:
+        status = self.get(job_key)
+        if status in ("queued", "scheduled"):
+            self.status[job_key], self.attempt[job_key] = "sending", attempt
+            self.lease[job_key] = lease_until
+            return Claimed(attempt)
+        if status != "sending":
+            return Settled(status)
+        if self.lease[job_key] > now:
+            return Busy(self.lease[job_key])
+        return Abandoned(self.attempt[job_key])
+
+    def mark_sent(self, job_key: str, attempt: str, now: datetime, provider_id: str) -> bool:
+        if self.get(job_key) != "sending" or self.attempt[job_key] != attempt:
+            return False
+        self.status[job_key], self.provider_id[job_key] = "sent", provider_id
+        return True
+
+    def release(self, job_key: str, attempt: str) -> None:
+        if self.get(job_key) == "sending" and self.attempt[job_key] == attempt:
+            self.status[job_key] = "queued"
+
+    def settle(self, job_key: str, attempt: str, status: JobStatus, now: datetime,
+               reason: str) -> bool:
+        if self.get(job_key) != "sending" or self.attempt[job_key] != attempt:
+            return False
+        self.status[job_key], self.reason[job_key] = status.value, reason
+        return True
+
+    def reported(self, job_key: str, status: JobStatus, now: datetime) -> bool:
+        self.reported_as[job_key] = OUTCOME[status]
+        return True
 
     def schedule(self, job_key: str, at: Any, release_at: Any) -> bool:
         if self.get(job_key) != "queued":
@@ -717,17 +758,14 @@ class FakeJobs:
         self.reason[job_key] = f"release at {release_at.isoformat()}"
         return True
 
-    def revert(self, job_key: str) -> None:
-        if self.get(job_key) == "sent":
-            self.status[job_key] = "queued"
-
-    def finish(self, job_key: str, status: str, at: Any, reason: str,
-               expected: str = "queued") -> bool:
-        allowed = ("queued", "scheduled") if expected == "queued" else (expected,)
-        if self.get(job_key) not in allowed:
+    def finish(self, job_key: str, status: JobStatus, at: Any, reason: str) -> bool:
+        if self.get(job_key) not in ("queued", "scheduled"):
             return False
-        self.status[job_key], self.reason[job_key] = status, reason
+        self.status[job_key], self.reason[job_key] = status.value, reason
         return True
+
+    def unsettled(self, now: datetime) -> list[Any]:
+        return []
 
 
 class FakeRecipients:
@@ -951,17 +989,49 @@ class TestDeliveryService:
         assert w.service.handle(queued.model_dump_json()) == Delivered.SENT
         assert len(w.mailer.sent) == 1
 
-    def test_a_sender_error_of_unknown_outcome_fails_and_is_dead_lettered_not_retried(self):
+    def test_a_sender_error_of_unknown_outcome_is_dead_lettered_as_unknown_not_retried(self):
         w = world(customer())
         w.mailer.failures.append(ConnectionClosedError(endpoint_url="https://email.example"))
         queued = job()
         body = queued.model_dump_json()
 
-        assert w.service.handle(body) == Delivered.FAILED
+        assert w.service.handle(body) == Delivered.UNKNOWN
 
-        assert w.jobs.get(queued.key) == "failed"
+        assert w.jobs.get(queued.key) == "unknown"
+        # reported as what it is: not MessageSuppressed (the mail may have been delivered)
+        assert w.jobs.reported_as[queued.key] == "MessageOutcomeUnknown"
+        assert w.outcomes.published == []
         assert "ConnectionClosedError" in w.jobs.reason[queued.key]
         [(dead_body, key, reasons)] = w.dead_letters.rejected
         assert dead_body == body and key == queued.key
         assert any("ConnectionClosedError" in r for r in reasons)
         assert w.service.handle(body) == Delivered.DUPLICATE and w.mailer.calls == 1
+
+    def test_an_address_with_a_line_break_is_suppressed_with_why_and_never_sent(self):
+        w = world(customer(email="frank@example.com\r\nBcc: all@example.com"))
+        queued = job()
+
+        assert w.service.handle(queued.model_dump_json()) == Delivered.SUPPRESSED
+
+        assert w.jobs.reason[queued.key] == "the e-mail address is not a valid address"
+        assert w.mailer.calls == 0 and w.dead_letters.rejected == []
+        assert w.counts["Suppressed_invalid_address"] == 1
+
+    def test_a_failed_record_is_logged_at_error_with_its_job_key_and_counted(self):
+        errors: list[tuple[Any, ...]] = []
+        w = world(customer())
+        w.service.error = lambda *args, **kwargs: errors.append(args)
+        w.mailer.failures.append(ProviderUnavailable("Throttling"))
+        queued = job()
+
+        with pytest.raises(ProviderUnavailable):
+            w.service.handle_record(queued.model_dump_json(), receive_count=1)
+
+        [(message, key, *_)] = errors
+        assert key == queued.key and "failed" in message
+        assert w.counts["MessageErrors_ProviderUnavailable"] == 1
+        # on the queue's last try it is dead-lettered with why instead of redriven silently
+        w.mailer.failures.append(ProviderUnavailable("Throttling"))
+        assert w.service.handle_record(queued.model_dump_json(), receive_count=8) == "failed"
+        [(_, _, reasons)] = w.dead_letters.rejected
+        assert "unavailable on the last try" in reasons[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dialogue.ports import Clock
@@ -13,6 +13,7 @@ from dialogue.services import EventService
 from dialogue.settings import SendSettings, Settings
 
 if TYPE_CHECKING:
+    from dialogue.delivery.reconcile import ReconcileService
     from dialogue.delivery.service import DeliveryService, ReleaseService, SuppressionService
     from dialogue.services import (
         ArmService,
@@ -132,9 +133,16 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
     from dialogue.delivery.service import DeliveryService
     from dialogue.observability import count, logger
 
-    config = Config(retries={"mode": "standard", "max_attempts": 4})
+    config = Config(retries={"mode": "standard", "max_attempts": 4},
+                    connect_timeout=3, read_timeout=5)
+    # botocore's timeouts default to 60 s connect + 60 s read, longer than the function's
+    # 30 s: a hung call would be killed with the function, its outcome unknown. Bounded here,
+    # one try (a retried timeout could send twice: the queue retries, after a clear "not sent").
+    # https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     provider_config = Config(retries={"mode": "standard",
-                                      "max_attempts": settings.provider_attempts})
+                                      "total_max_attempts": settings.provider_attempts},
+                             connect_timeout=settings.provider_connect_timeout,
+                             read_timeout=settings.provider_read_timeout)
     session = boto3.session.Session()
     db = session.client("dynamodb", config=config)
     limiter = RateLimiter(settings.max_send_rate / settings.concurrency)
@@ -161,6 +169,11 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
         clock=_ClockProxy(),
         count=count,
         log=logger.info,
+        error=logger.error,
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        provider_budget=timedelta(seconds=settings.provider_connect_timeout
+                                  + settings.provider_read_timeout + 2),
+        max_receives=settings.max_receives,
     )
 
 
@@ -235,6 +248,25 @@ def release_service() -> ReleaseService:
     return ReleaseService(DynamoJobs(boto3.client("dynamodb"), need("TABLE_NAME")),
                           SqsRequeue(boto3.client("sqs"), need("MESSAGES_QUEUE_URL")),
                           _ClockProxy(), count)
+
+
+def reconcile_service() -> ReconcileService:
+    """Built per call, as release_service: it runs every 15 minutes."""
+    import boto3
+    from botocore.config import Config
+
+    from dialogue.aws.jobs import DynamoJobs
+    from dialogue.aws.sqs import SqsRejectedEvents
+    from dialogue.delivery.reconcile import ReconcileService, Reporter
+    from dialogue.observability import count, logger
+    from dialogue.settings import _needs
+
+    need = _needs(os.environ)
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    jobs = DynamoJobs(boto3.client("dynamodb", config=config), need("TABLE_NAME"))
+    dead = SqsRejectedEvents(boto3.client("sqs", config=config), need("MESSAGES_DLQ_URL"))
+    return ReconcileService(jobs, Reporter(jobs, dead, _ClockProxy(), count, logger.error),
+                            _ClockProxy(), count)
 
 
 def wake_service() -> WakeService:

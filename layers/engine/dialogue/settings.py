@@ -96,6 +96,14 @@ class SendSettings:
     # botocore's own tries per provider call. 1: a retry after a timeout could send twice, so
     # retrying is left to the queue, after the claim was reverted on a clear "not sent".
     provider_attempts: int = 1
+    # A claim's lease: longer than the function's timeout (30 s), so a lease that ran out
+    # belongs to an attempt that is dead, not slow.
+    claim_lease_seconds: float = 60.0
+    # Each provider call ends well inside the function's timeout: connect + read (botocore's
+    # defaults are 60 s each, longer than the function lives).
+    provider_connect_timeout: float = 3.0
+    provider_read_timeout: float = 10.0
+    max_receives: int = 8  # the messages queue's maxReceiveCount
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SendSettings:
@@ -114,4 +122,6 @@ class SendSettings:
             configuration_set=env.get("SES_CONFIGURATION_SET") or None,
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
             provider_attempts=max(1, int(env.get("PROVIDER_ATTEMPTS", "1"))),
+            claim_lease_seconds=float(env.get("CLAIM_LEASE_SECONDS", "60")),
+            max_receives=int(env.get("MAX_RECEIVES", "8")),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -21,6 +22,17 @@ from dialogue.delivery.tracking import message_tags
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
+
+# One address (local part @ domain with a dot), nothing a header could be split on: a line
+# break, a space, a control character, a comma or angle brackets make it no address at all.
+_NOT_IN_ADDRESS = r"\s\x00-\x1f\x7f@<>()\[\]\\,;:\""
+_PART = f"[^{_NOT_IN_ADDRESS}]"
+_EMAIL = re.compile(rf"{_PART}{{1,64}}@{_PART}+\.[^{_NOT_IN_ADDRESS}.]{{2,}}")
+
+
+def valid_email(address: str) -> bool:
+    """Checked before SES sees it: SES would refuse it, or take a CRLF as a new header."""
+    return len(address) <= 254 and _EMAIL.fullmatch(address) is not None
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,8 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
     if address is None:
         what = "e-mail address" if job.channel == "email" else "valid phone number"
         return Suppress(f"no {what}", "no_address")
+    if job.channel == "email" and not valid_email(address):
+        return Suppress("the e-mail address is not a valid address", "invalid_address")
     if suppressed:
         return Suppress("address suppressed after a bounce, a complaint or an unsubscribe",
                         "suppressed")
