@@ -264,8 +264,8 @@ def test_each_mistake_put_back_is_named(template: Template, mistake: str) -> Non
 
 
 def test_required_parameters_are_refused_when_missing_or_empty(template: Template) -> None:
-    values = {"Sender": "Shop <news@shop.example>", "ShopUrl": "https://shop.example",
-              "UnsubscribeUrl": "https://shop.example/u"}
+    values = {"Sender": "Shop <news@shop.example>", "SenderIdentity": "shop.example",
+              "ShopUrl": "https://shop.example", "UnsubscribeUrl": "https://shop.example/u"}
 
     with pytest.raises(BadSetting, match="Parameter Sender must have a value"):
         Resolver(template, "s", {k: v for k, v in values.items() if k != "Sender"})

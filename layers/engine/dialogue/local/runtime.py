@@ -23,7 +23,8 @@ from dialogue.settings import BadSetting
 ROOT = Path(__file__).resolve().parents[4]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 LOCAL_PARAMETERS = {"DailyScanSegments": "2", "TimerShards": "2",  # the template requires these:
-                    "Sender": "Shop <news@shop.example>", "ShopUrl": "https://shop.example",
+                    "Sender": "Shop <news@shop.example>", "SenderIdentity": "shop.example",
+                    "ShopUrl": "https://shop.example",
                     "UnsubscribeUrl": "https://shop.example/unsubscribe"}
 
 
