@@ -2,7 +2,9 @@
 
 Powertools' Parser validates each SQS record; the event inside is validated by the engine's own
 models, so that a malformed event is kept with its reason instead of failing five times. A failed
-record is reported back (partial batch response) and only its customer's later events wait.
+record is logged at ERROR and counted (`dialogue.failures`) and reported back (partial batch
+response): only its customer's later events wait, and at its last receive it goes to the
+dead-letter queue alone, with its reason, and they go on.
 """
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
@@ -14,7 +16,9 @@ processor = SqsFifoPartialProcessor(model=SqsRecordModel, skip_group_on_error=Tr
 
 
 def record_handler(record: SqsRecordModel) -> str:
-    return bootstrap.event_service().handle(record.body)
+    return bootstrap.event_records().process(
+        record.body, record.messageId, int(record.attributes.ApproximateReceiveCount),
+        record.attributes.MessageGroupId)
 
 
 @logger.inject_lambda_context

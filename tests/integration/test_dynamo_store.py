@@ -109,3 +109,73 @@ def test_the_state_document_is_stored_compressed(db: Any) -> None:
     raw = items(db)["CUSTOMER#frank|STATE"]["doc"]["B"]
     assert len(raw) < len(state.model_dump_json()) / 2
     assert store.load("customer:frank").processed == state.processed
+
+
+def thanks(n: int, entry: int = 1, incarnation: str = "") -> list[Any]:
+    """n activities each reaching three elements, issuing a coupon and queueing an e-mail."""
+    effects: list[Any] = []
+    for i in range(n):
+        base = {**BASE, "activity_id": f"act-{i:02d}", "entry": entry, "incarnation": incarnation}
+        effects += [ElementReached(**base, element_id=e) for e in ("ordered", "coupon", "mail")]
+        effects += [CouponIssued(**base, element_id="coupon", promotion=f"P{i}",
+                                 code=f"CODE{i:08d}", expires_at=AT + timedelta(days=30)),
+                    MessageQueued(**base, element_id="mail", channel="email", template="t",
+                                  event_id="e")]
+    return effects
+
+
+def test_a_decision_beyond_one_transaction_commits_whole_with_the_state(db: Any) -> None:
+    calls: list[int] = []
+    real = db.transact_write_items
+
+    def counted(**kwargs: Any) -> Any:
+        calls.append(len(kwargs["TransactItems"]))
+        return real(**kwargs)
+
+    db.transact_write_items = counted
+    store = DynamoCustomerStore(db, "t", segment_shards=4)
+    store.commit(store.load("customer:frank"), thanks(34))  # 103 writes
+
+    stored = items(db)
+    assert sum(k.startswith("JOB#") for k in stored) == 34
+    assert sum(k.startswith("COUPON#") for k in stored) == 34
+    counters = [v for k, v in stored.items() if k.startswith("ACTIVITY#")]
+    assert sum(int(c["n_mail"]["N"]) for c in counters) == 34
+    assert store.load("customer:frank").version == 1
+    assert max(calls) <= 100 and len(calls) == 2
+
+
+def test_a_decision_whose_relayed_rows_exceed_a_transaction_is_refused_with_the_reason(
+        db: Any) -> None:
+    store = DynamoCustomerStore(db, "t", segment_shards=4)
+    with pytest.raises(ValueError, match="at most 99 fit"):
+        store.commit(store.load("customer:frank"), thanks(50))
+    assert items(db) == {}
+
+
+def test_a_lost_state_starts_a_new_lifetime_whose_rows_never_meet_the_old(db: Any) -> None:
+    store = DynamoCustomerStore(db, "t", segment_shards=4)
+    first = store.load("customer:frank")
+    store.commit(first, thanks(1, incarnation=first.incarnation))
+    db.delete_item(TableName="t", Key={"pk": {"S": "CUSTOMER#frank"}, "sk": {"S": "STATE"}})
+
+    again = store.load("customer:frank")
+    assert again.version == 0 and again.incarnation != first.incarnation
+    store.commit(again, thanks(1, incarnation=again.incarnation))  # entry 1 again
+
+    assert sum(k.startswith("JOB#") for k in items(db)) == 2
+    assert sum(k.startswith("COUPON#") for k in items(db)) == 2
+
+
+def test_an_effect_row_written_before_is_left_as_it_is_and_the_state_commits(db: Any) -> None:
+    store = DynamoCustomerStore(db, "t", segment_shards=4)
+    state = store.load("customer:frank")
+    store.commit(state, thanks(1, incarnation=state.incarnation))
+    old = items(db)["CUSTOMER#frank|STATE"]
+    store.commit(store.load("customer:frank"), [])
+    db.put_item(TableName="t", Item=old)  # the state restored to before its effects
+
+    store.commit(store.load("customer:frank"), thanks(1, incarnation=state.incarnation))
+
+    assert store.load("customer:frank").version == 2
+    assert sum(k.startswith("JOB#") for k in items(db)) == 1

@@ -65,6 +65,20 @@ def event_service() -> EventService:
     return _event_service
 
 
+def event_records() -> Any:
+    """The events queue's records through the event service, their failures seen."""
+    return _once("event_records", _build_event_records)
+
+
+def _build_event_records() -> Any:
+    from dialogue.failures import EventRecords
+    from dialogue.observability import count, logger
+
+    service = event_service()
+    return EventRecords(handle=service.handle, dead_letters=service.rejected,  # type: ignore[arg-type]
+                        count=count, log_error=logger.error)
+
+
 def _build_event_service(settings: Settings) -> EventService:
     import boto3
     from botocore.config import Config
@@ -275,14 +289,14 @@ def wake_service() -> WakeService:
 
 def _build_wake_service() -> WakeService:
     from dialogue.aws.timers import DynamoTimers
-    from dialogue.observability import count
+    from dialogue.observability import count, logger
     from dialogue.services import WakeService
 
     settings, db, session, config = _time_parts()
     return WakeService(store=_store(db, settings), timers=DynamoTimers(db, settings.table_name),
                        catalogs=_catalog_source(session, config, settings.catalog_bucket,
                                                 settings.catalog_cache_seconds),
-                       clock=_ClockProxy(), count=count,
+                       clock=_ClockProxy(), count=count, log_error=logger.error,
                        threads=int(os.environ.get("WORKER_THREADS", "8")))
 
 
@@ -339,7 +353,7 @@ def _build_daily_worker() -> DailyWorker:
 
     from dialogue.aws.dynamo import DynamoRfm
     from dialogue.aws.scan import DynamoCustomerScan, SqsWork
-    from dialogue.observability import count
+    from dialogue.observability import count, logger
     from dialogue.services import DailyWorker
     from dialogue.settings import _needs
 
@@ -352,6 +366,7 @@ def _build_daily_worker() -> DailyWorker:
                        catalogs=_catalog_source(session, config, settings.catalog_bucket,
                                                 settings.catalog_cache_seconds),
                        clock=_ClockProxy(), zone=ZoneInfo(need("TIME_ZONE")), count=count,
+                       log_error=logger.error,
                        threads=int(os.environ.get("WORKER_THREADS", "8")))
 
 

@@ -29,6 +29,7 @@ from dialogue.engine.rfm import RfmBoundaries, boundaries
 from dialogue.engine.schedule import missed_days, run_instant
 from dialogue.engine.timers import TimerRef
 from dialogue.engine.wake import wake
+from dialogue.failures import failure_kind, opaque, reason_of
 from dialogue.model.customer import CustomerState
 from dialogue.model.events import UnknownEventType, event_errors, parse_event
 from dialogue.ports import (
@@ -109,7 +110,7 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
         for kind, n in Counter(e.type for e in decision.effects).items():
             count(f"Effects_{kind}", n)
         return decision
-    raise TooManyConflicts(f"{subject}: {max_attempts} write conflicts")
+    raise TooManyConflicts(f"customer {opaque(subject)}: {max_attempts} write conflicts")
 
 
 class TimerSource(Protocol):
@@ -123,7 +124,7 @@ class CustomerScan(Protocol):
 
 
 class Work(Protocol):
-    def send(self, items: list[dict[str, Any]]) -> None: ...
+    def send(self, items: list[dict[str, Any]], delay: int = 0) -> None: ...
 
 
 class DailyRuns(Protocol):
@@ -144,6 +145,8 @@ class RfmHistogram(Protocol):
 
 TimeLeft = Callable[[], float]  # seconds this invocation may still run
 MARGIN_SECONDS = 60.0  # stop a page early enough to hand the rest on
+RETRY_DELAY = 300  # seconds before a daily check's failed customers are tried again
+RETRY_CHUNK = 1000  # subjects per retry work item (an SQS message holds 256 KB)
 
 
 @dataclass
@@ -156,6 +159,9 @@ class WakeService:
     clock: Clock
     count: Callable[[str, int], None]
     threads: int = 8
+    # A customer whose wake-up fails is logged and counted; the others are woken. The daily
+    # check takes up the failed one as an overdue wait (`engine.daily`).
+    log_error: Callable[..., None] = lambda *_, **__: None
 
     def wake_shard(self, bucket: str, shard: int, cursor: dict[str, Any] | None,
                    time_left: TimeLeft) -> dict[str, Any]:
@@ -167,15 +173,21 @@ class WakeService:
             timers, cursor = self.timers.page(bucket, shard, cursor)
             now = max(self.clock.now(), ends)
 
-            def one(timer: TimerRef, now: datetime = now) -> bool:
-                return apply(self.store, timer.subject,
-                             lambda state: wake(state, catalog, timer, now), _no_count) is not None
+            def one(timer: TimerRef, now: datetime = now) -> bool | Exception:
+                try:
+                    return apply(self.store, timer.subject,
+                                 lambda state: wake(state, catalog, timer, now),
+                                 _no_count) is not None
+                except Exception as e:  # noqa: BLE001 - seen below; the others go on
+                    return e
 
             with ThreadPoolExecutor(self.threads) as pool:
                 results = list(pool.map(one, timers))
-            woken += sum(results)
+            woken += sum(r is True for r in results)
             self.count("TimersRead", len(timers))
-            self.count("CustomersWoken", sum(results))
+            self.count("CustomersWoken", sum(r is True for r in results))
+            _seen_failures("wake-up", [t.subject for t in timers], results, self.count,
+                           self.log_error, "CustomersWakeFailed")
             if cursor is None:
                 return {"more": False, "woken": woken}
             if time_left() < MARGIN_SECONDS:
@@ -184,6 +196,23 @@ class WakeService:
 
 def _no_count(name: str, n: int) -> None:
     """Worker threads do not touch the (not thread-safe) metrics; totals are counted after."""
+
+
+def _seen_failures(what: str, subjects: list[str], results: list[Any],
+                   count: Callable[[str, int], None], log_error: Callable[..., None],
+                   metric: str) -> list[str]:
+    """Each customer whose work raised: counted by kind, logged at ERROR under an opaque name
+    (no customer id in logs). Returns their subjects."""
+    failed = []
+    for subject, result in zip(subjects, results, strict=True):
+        if isinstance(result, Exception):
+            kind = failure_kind(result)
+            failed.append(subject)
+            count(f"{metric}_{kind}", 1)
+            log_error("%s of customer %s failed (%s): %s", what, opaque(subject), kind,
+                      reason_of(result), exc_info=result,
+                      extra={"customer": opaque(subject), "failure_kind": kind})
+    return failed
 
 
 @dataclass
@@ -264,6 +293,8 @@ class DailyWorker:
     zone: ZoneInfo
     count: Callable[[str, int], None]
     threads: int = 8
+    log_error: Callable[..., None] = lambda *_, **__: None
+    max_retries: int = 3
     _quintiles: dict[str, RfmBoundaries | None] = field(default_factory=dict)
 
     def quintiles(self, day: str | None) -> RfmBoundaries | None:
@@ -279,33 +310,72 @@ class DailyWorker:
         catalog = (self.catalogs.catalog(max_age=0) if "refresh" in item
                    else self.catalogs.catalog())
         rfm = self.quintiles(item.get("day"))
-        cursor, checked, changed, units = item.get("cursor"), 0, 0, 0.0
         refresh: list[str] | None = item.get("refresh")
         late = [datetime.fromisoformat(at) for at in item.get("catch_up", [])]
-        while True:
-            with _collector_paused():
-                states, cursor, read = self.scan.page(item["segment"], item["total"], cursor)
-            now = self.clock.now()
 
-            def step(state: CustomerState, now: datetime = now) -> Decision:
-                if refresh is not None:  # "refresh now" of named segments, not the daily check
-                    return refresh_now(state, catalog, now, refresh, rfm)
-                return daily_runs(state, catalog, [*late, now], self.zone, rfm)
+        def step(state: CustomerState, now: datetime) -> Decision:
+            if refresh is not None:  # "refresh now" of named segments, not the daily check
+                return refresh_now(state, catalog, now, refresh, rfm)
+            return daily_runs(state, catalog, [*late, now], self.zone, rfm)
 
-            def one(state: CustomerState, step: Callable[..., Decision] = step) -> bool:
-                return apply(self.store, state.subject, step, _no_count, first=state) is not None
-
-            with _collector_paused(), ThreadPoolExecutor(self.threads) as pool:
-                changed += sum(pool.map(one, states))
-            checked, units = checked + len(states), units + read
-            if cursor is None or time_left() < MARGIN_SECONDS:
-                break
-        if cursor is not None:
-            self.work.send([{**item, "cursor": cursor}])
+        if "retry" in item:  # customers who failed earlier, by subject
+            checked, (changed, failed), units, cursor = len(item["retry"]), \
+                self._check(item["retry"], step), 0.0, None
+        else:
+            cursor, checked, changed, units, failed = item.get("cursor"), 0, 0, 0.0, []
+            while True:
+                with _collector_paused():
+                    states, cursor, read = self.scan.page(item["segment"], item["total"], cursor)
+                n, bad = self._check(states, step)
+                changed, failed = changed + n, failed + bad
+                checked, units = checked + len(states), units + read
+                if cursor is None or time_left() < MARGIN_SECONDS:
+                    break
+            if cursor is not None:
+                self.work.send([{**item, "cursor": cursor}])
+        self._retry_later(item, failed)
         self.count("CustomersChecked", checked)
         self.count("CustomersChanged", changed)
-        return {"checked": checked, "changed": changed, "read_units": units,
-                "more": cursor is not None}
+        return {"checked": checked, "changed": changed, "failed": len(failed),
+                "read_units": units, "more": cursor is not None}
+
+    def _check(self, customers: list[CustomerState] | list[str],
+               step: Callable[[CustomerState, datetime], Decision]) -> tuple[int, list[str]]:
+        """Each customer on its own: one that fails is seen and kept; the others go on."""
+        now = self.clock.now()
+
+        def one(customer: CustomerState | str) -> bool | Exception:
+            first = customer if isinstance(customer, CustomerState) else None
+            subject = first.subject if first is not None else str(customer)
+            try:
+                return apply(self.store, subject, lambda state: step(state, now), _no_count,
+                             first=first) is not None
+            except Exception as e:  # noqa: BLE001 - seen below; the others go on
+                return e
+
+        with _collector_paused(), ThreadPoolExecutor(self.threads) as pool:
+            results = list(pool.map(one, customers))
+        subjects = [c.subject if isinstance(c, CustomerState) else c for c in customers]
+        failed = _seen_failures("daily check", subjects, results, self.count, self.log_error,
+                                "DailyCustomersFailed")
+        return sum(r is True for r in results), failed
+
+    def _retry_later(self, item: dict[str, Any], failed: list[str]) -> None:
+        """Failed customers come back as a work item of their own (after `RETRY_DELAY`), up to
+        `max_retries` times; then they are left to the next day's check, logged and counted."""
+        if not failed:
+            return
+        attempt = int(item.get("attempt", 0)) + 1
+        if attempt > self.max_retries:
+            self.count("DailyCustomersAbandoned", len(failed))
+            self.log_error("daily check: %d customers still failing after %d tries, left to "
+                           "the next day's check: %s", len(failed), self.max_retries,
+                           ", ".join(opaque(s) for s in failed[:50]))
+            return
+        base = {k: v for k, v in item.items() if k not in ("cursor", "retry", "attempt")}
+        self.work.send([{**base, "retry": failed[i:i + RETRY_CHUNK], "attempt": attempt}
+                        for i in range(0, len(failed), RETRY_CHUNK)], delay=RETRY_DELAY)
+        self.count("DailyCustomersRetried", len(failed))
 
 
 @contextmanager

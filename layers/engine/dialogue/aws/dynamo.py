@@ -3,7 +3,10 @@
 The state document is compressed JSON (`state_codec`; write units are per KB). Every write is
 conditional on the version read, so two concurrent events for one customer can never lose an
 update; effects ride the same TransactWriteItems, so they exist if and only if the state that
-caused them does.
+caused them does. A decision too large for one transaction is split (`transactions`): the rows
+the stream relays always commit with the state; the rest go before (idempotent) or after (counts).
+Effect keys carry the state's incarnation: a state created again (its item lost) starts a new
+lifetime whose rows never meet the old ones.
 Message jobs are outbox rows: the table's stream relays them to the messages queue (OutboxPipe).
 A wait's timer row is one too: TimerPipe hands it to the function that arms its bucket's wake-up.
 """
@@ -11,13 +14,14 @@ A wait's timer row is one too: TimerPipe hands it to the function that arms its 
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
-from dialogue.aws import keys, state_codec
+from dialogue.aws import keys, state_codec, transactions
 from dialogue.engine.rfm import rfm_delta
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.model.customer import CustomerState
@@ -30,16 +34,25 @@ from dialogue.model.effects import (
     SegmentRemoved,
     WaitStarted,
 )
+from dialogue.observability import logger
 from dialogue.ports import Conflict
 
-MAX_TRANSACTION_ITEMS = 100
 JOB_RETENTION = timedelta(days=30)
 UTC_ZONE = ZoneInfo("UTC")
 TIMER_RETENTION = timedelta(days=14)  # a fired bucket's rows are only read by late wake-ups
 
 
 def state_from_item(item: dict[str, Any]) -> CustomerState:
-    return state_codec.decode(item["doc"]["B"], int(item["version"]["N"]))
+    """A state written before incarnations existed gets one now, kept from its next write."""
+    state = state_codec.decode(item["doc"]["B"], int(item["version"]["N"]))
+    if not state.incarnation:
+        state.incarnation = new_incarnation()
+    return state
+
+
+def new_incarnation() -> str:
+    """A state's lifetime: random, so that a state created again never reuses effect keys."""
+    return secrets.token_hex(8)
 
 
 def zulu(at: datetime) -> str:
@@ -60,45 +73,72 @@ class DynamoCustomerStore:
         item = self._db.get_item(TableName=self._customers, Key=keys.state_key(subject),
                                  ConsistentRead=True).get("Item")
         if item is None:
-            return CustomerState(subject=subject)
+            return CustomerState(subject=subject, incarnation=new_incarnation())
         return state_from_item(item)
 
     def commit(self, state: CustomerState, effects: list[AnyEffect],
                before: CustomerState | None = None) -> None:
-        """`before`: the state as read, to move the customer between RFM histogram bins."""
+        """`before`: the state as read, to move the customer between RFM histogram bins.
+        More writes than one transaction takes are split (`transactions`): the state last."""
         put = self._state_put(state)
         writes = self._effect_writes(state.subject, effects)
         if before is not None:
-            delta = {k: n for k, n in rfm_delta(before, state, self._zone).items() if n}
-            if delta:
-                names = {f"#b{i}": name for i, name in enumerate(delta)}
-                writes.append({"Update": {
-                    "TableName": self._table, "Key": keys.rfm_key(state.subject),
-                    "UpdateExpression": "ADD " + ", ".join(f"#b{i} :b{i}"
-                                                           for i in range(len(delta))),
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": {f":b{i}": {"N": str(n)}
-                                                  for i, n in enumerate(delta.values())}}})
-        try:
-            if not writes:
+            rfm = self._rfm_update(before, state)
+            if rfm:
+                writes["rfm"] = rfm
+        if not writes:
+            try:
                 self._db.put_item(**put)
+            except ClientError as e:
+                if _code(e) == "ConditionalCheckFailedException":
+                    raise Conflict(state.subject) from e
+                raise
+            return
+        early, final, late = transactions.split(put, writes)
+        for items in early:
+            self._transact(state.subject, items)
+        self._transact(state.subject, final, state_first=True)
+        for items in late:
+            self._transact(state.subject, items)
+
+    def _transact(self, subject: str, items: list[dict[str, Any]],
+                  state_first: bool = False) -> None:
+        """One transaction. A new job or coupon row that exists already (its key names the
+        state's lifetime, activity, element and entry) is that same effect written before: it
+        is left out and the rest written, never retried for ever."""
+        while True:
+            try:
+                self._db.transact_write_items(TransactItems=items)
                 return
-            items = [{"Put": put}, *writes]
-            if len(items) > MAX_TRANSACTION_ITEMS:
-                raise ValueError(f"{len(items)} writes for one event exceed DynamoDB's "
-                                 f"{MAX_TRANSACTION_ITEMS}-item transaction")
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code")
-            if code == "ConditionalCheckFailedException":
-                raise Conflict(state.subject) from e
-            if code == "TransactionCanceledException":
+            except ClientError as e:
+                if _code(e) != "TransactionCanceledException":
+                    raise
+                codes = [r.get("Code") for r in e.response.get("CancellationReasons") or []]
                 # The state item is first: its condition failing means a newer version exists.
                 # TransactionConflict: another transaction was writing one of the same items.
-                codes = [r.get("Code") for r in e.response.get("CancellationReasons") or []]
-                if codes[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
-                    raise Conflict(state.subject) from e
-            raise
+                if (state_first and codes[:1] == ["ConditionalCheckFailed"]) \
+                        or "TransactionConflict" in codes:
+                    raise Conflict(subject) from e
+                existing = [i for i, (item, code) in enumerate(zip(items, codes, strict=False))
+                            if code == "ConditionalCheckFailed" and "Put" in item
+                            and item["Put"]["Item"].get("kind", {}).get("S") in ("job", "coupon")]
+                if not existing:
+                    raise
+                logger.warning("effect rows written before, left out: %s",
+                               ", ".join(items[i]["Put"]["Item"]["kind"]["S"] for i in existing))
+                items = [item for i, item in enumerate(items) if i not in set(existing)]
+
+    def _rfm_update(self, before: CustomerState, state: CustomerState) -> dict[str, Any] | None:
+        delta = {k: n for k, n in rfm_delta(before, state, self._zone).items() if n}
+        if not delta:
+            return None
+        names = {f"#b{i}": name for i, name in enumerate(delta)}
+        return {"Update": {
+            "TableName": self._table, "Key": keys.rfm_key(state.subject),
+            "UpdateExpression": "ADD " + ", ".join(f"#b{i} :b{i}" for i in range(len(delta))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {f":b{i}": {"N": str(n)}
+                                          for i, n in enumerate(delta.values())}}}
 
     def _state_put(self, state: CustomerState) -> dict[str, Any]:
         item = {**keys.state_key(state.subject), "kind": {"S": "state"},
@@ -111,7 +151,8 @@ class DynamoCustomerStore:
             put["ExpressionAttributeValues"] = {":v": {"N": str(state.version)}}
         return put
 
-    def _effect_writes(self, subject: str, effects: list[AnyEffect]) -> list[dict[str, Any]]:
+    def _effect_writes(self, subject: str,
+                       effects: list[AnyEffect]) -> dict[str, dict[str, Any]]:
         """One write per item touched; counters folded into one update per activity."""
         writes: dict[str, dict[str, Any]] = {}
         counters: dict[str, dict[str, int]] = {}
@@ -180,11 +221,15 @@ class DynamoCustomerStore:
                 "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in per),
                 "ExpressionAttributeNames": {f"#{k}": k for k in per},  # LEFT is a reserved word
                 "ExpressionAttributeValues": {f":{k}": {"N": str(n)} for k, n in per.items()}}}
-        return list(writes.values())
+        return writes
 
     def _new(self, key: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "Item": {**key, **attrs},
                         "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def _code(error: ClientError) -> str | None:
+    return error.response.get("Error", {}).get("Code")
 
 
 def _epoch(at: datetime) -> str:

@@ -85,10 +85,14 @@ class SqsWork:
     def __init__(self, client: Any, queue_url: str):
         self._sqs, self._url = client, queue_url
 
-    def send(self, items: list[dict[str, Any]]) -> None:
+    def send(self, items: list[dict[str, Any]], delay: int = 0) -> None:
+        """`delay`: seconds before the items can be received (SQS's DelaySeconds, at most
+        900, on a standard queue)."""
+        later = {"DelaySeconds": min(delay, 900)} if delay else {}
         for i in range(0, len(items), 10):
             chunk = items[i:i + 10]
             result = self._sqs.send_message_batch(QueueUrl=self._url, Entries=[
-                {"Id": str(n), "MessageBody": json.dumps(item)} for n, item in enumerate(chunk)])
+                {"Id": str(n), "MessageBody": json.dumps(item), **later}
+                for n, item in enumerate(chunk)])
             if result.get("Failed"):
                 raise RuntimeError(f"{len(result['Failed'])} work items not queued")

@@ -7,20 +7,27 @@ from typing import Any
 
 
 class SqsRejectedEvents:
+    """The body is kept as it came (a redrive to the source queue replays it unchanged); why it
+    is here rides in message attributes: `reason`, `event_id`, `kind` (`rejected`: invalid;
+    `poisoned` / `transient`: failed at its last receive). On a FIFO queue the message keeps
+    its customer's group, so a redrive keeps that customer's events in order."""
+
     def __init__(self, client: Any, queue_url: str):
         self._sqs, self._url = client, queue_url
 
-    def reject(self, body: str, event_id: str | None, reasons: list[str]) -> None:
+    def reject(self, body: str, event_id: str | None, reasons: list[str],
+               kind: str = "rejected", group: str | None = None) -> None:
         digest = hashlib.sha256(body.encode()).hexdigest()
         reason = "; ".join(reasons)[:1000]
         extra: dict[str, Any] = {}
         if self._url.endswith(".fifo"):
-            extra = {"MessageGroupId": "rejected", "MessageDeduplicationId": digest}
+            extra = {"MessageGroupId": group or "rejected", "MessageDeduplicationId": digest}
         self._sqs.send_message(
             QueueUrl=self._url, MessageBody=body,
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason},
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason or "-"},
                                "event_id": {"DataType": "String",
-                                            "StringValue": event_id or "unknown"}},
+                                            "StringValue": event_id or "unknown"},
+                               "kind": {"DataType": "String", "StringValue": kind}},
             **extra)
 
 

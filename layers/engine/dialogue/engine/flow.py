@@ -89,7 +89,8 @@ class Run:
 
     def _base(self, element: Element) -> dict[str, Any]:
         return {"activity_id": self.activity.id, "element_id": element.id,
-                "subject": self.state.subject, "entry": self.entry, "at": self.now}
+                "subject": self.state.subject, "entry": self.entry, "at": self.now,
+                "incarnation": self.state.incarnation}
 
     def walk(self, start: str | None) -> None:
         stack, seen = [start], set()

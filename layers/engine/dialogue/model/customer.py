@@ -121,6 +121,9 @@ class Journey(Record):
 class CustomerState(Record):
     subject: str  # "customer:<id>" or "guest:<personalization id>"
     version: int = 0  # optimistic lock: every write is conditional on it
+    # This state's lifetime: drawn when the state is created (by the store), part of every effect
+    # key, so a state created again (item lost, restored) never collides with its old rows.
+    incarnation: str = ""
     profile: Profile = Profile()
     consent: ConsentState = ConsentState()
     registered_at: datetime | None = None

@@ -1,5 +1,7 @@
 """Effects: what the engine decided, for adapters to carry out. Each has an idempotency `key`
-(activity, element, customer, entry) so that a retry can never act twice."""
+(activity, element, customer, entry, and the state's incarnation) so that a retry can never act
+twice, and a customer whose state was created again (its item lost or restored) never collides
+with the rows of its earlier lifetime: the entry counter starts again, the incarnation does not."""
 
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ class Effect(Strict):
     subject: str
     entry: int
     at: datetime
+    incarnation: str = ""  # the state's lifetime (`CustomerState.incarnation`); "" before it
 
     @property
     def key(self) -> str:
-        return f"{self.activity_id}/{self.element_id}/{self.subject}/{self.entry}"
+        key = f"{self.activity_id}/{self.element_id}/{self.subject}/{self.entry}"
+        return f"{key}/{self.incarnation}" if self.incarnation else key
 
 
 class MessageQueued(Effect):
