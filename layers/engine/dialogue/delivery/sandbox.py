@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache, update_wrapper
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, Template, nodes
 from jinja2.exceptions import TemplateRuntimeError, TemplateSyntaxError
@@ -235,12 +235,13 @@ class _Rewrite(NodeTransformer):
         self.ext, self.name = ext, name
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        node = self.generic_visit(node)
-        node.iter = self.ext.call_method("iterate", [node.iter], lineno=node.lineno)
+        self.generic_visit(node)
+        node.iter = self.ext.call_method("iterate", [cast(nodes.Expr, node.iter)],
+                                        lineno=node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         return self.ext.call_method("concat", list(node.nodes), lineno=node.lineno)
 
     def _refuse(self, node: nodes.Node) -> nodes.Node:
