@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import pytest
+from dialogue.delivery.bounds import MAX_STEPS, MAX_VALUE
 from dialogue.delivery.plan import Email, Hold, plan
 from dialogue.delivery.render import MAX_EMAIL_PART, MAX_SMS, RenderError, render
-from dialogue.delivery.sandbox import MAX_STEPS, MAX_VALUE
 from dialogue.engine.checks import Problem, load_catalog
 from dialogue.engine.template_checks import _DETAILS, event_sample
 from dialogue.model.events import DETAILS
