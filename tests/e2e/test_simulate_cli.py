@@ -114,3 +114,13 @@ def test_without_output_it_prints_a_readable_timeline(outputs: dict[str, str]):
     assert "two-phases/reminder" in second_day
     with pytest.raises(ValueError):
         json.loads(lines[monday + 1])  # not JSON
+
+
+def test_every_jsonl_row_follows_the_documented_schema(jsonl: list[dict[str, object]]):
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "docs/schema/simulate-row.schema.json").read_text())
+    validator = Draft202012Validator(schema)
+    assert jsonl, "no rows"
+    for row in jsonl:
+        assert [e.message for e in validator.iter_errors(row)] == [], row

@@ -15,6 +15,7 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from dialogue.delivery.render import template_problems
 from dialogue.engine.catalog import Catalog
+from dialogue.engine.template_checks import send_problems, template_render_problems
 from dialogue.model.activity import (
     AbandonsCartTrigger,
     Activity,
@@ -104,6 +105,9 @@ def load_catalog(
         if template is not None:
             found = [Problem(name, f"$.{field}", reason)
                      for field, reason in template_problems(template)]
+            if not found:  # rendered only once it parses and names only known values
+                found = [Problem(name, f"$.{field}", reason)
+                         for field, reason in template_render_problems(template)]
         problems += found
         if template is not None and not found:
             good_templates[template.id] = template
@@ -127,6 +131,9 @@ def load_catalog(
         if activity is not None and not found:
             seen_ids[activity.id] = name
             good.append(activity)
+            # Reported, and the activity still runs: such a message is held with this reason.
+            problems += [Problem(name, path, reason)
+                         for path, reason in send_problems(activity, good_templates)]
     return Catalog(good, good_segments, good_templates.values()), problems
 
 
