@@ -6,7 +6,6 @@ machine is exactly what the engine runs; a broken document is skipped, never the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from dialogue.model.activity import (
     Wait,
     trigger_event,
 )
+from dialogue.model.base import DocumentError, read_document
 from dialogue.model.events import json_path
 from dialogue.model.segment import Segment
 from dialogue.model.targets import SegmentTarget
@@ -55,9 +55,9 @@ def parse_document(name: str, text: str, model: type[M],
                    tags: tuple[str, ...] = ()) -> tuple[M | None, list[Problem]]:
     """JSON text → model, or the problems (bad JSON with its line, every schema error)."""
     try:
-        raw: Any = json.loads(text)
-    except json.JSONDecodeError as e:
-        return None, [Problem(name, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
+        raw: Any = read_document(text)
+    except DocumentError as e:
+        return None, [Problem(name, e.where, e.reason)]
     if not isinstance(raw, dict):
         return None, [Problem(name, "$", "the top level must be a JSON object")]
     try:
@@ -66,6 +66,8 @@ def parse_document(name: str, text: str, model: type[M],
         return None, [Problem(name, json_path(_document_loc(err["loc"], raw, tags)),
                               err["msg"].removeprefix("Value error, "))
                       for err in e.errors()]
+    except Exception as e:  # noqa: BLE001 - a validator's own failure costs this document only
+        return None, [Problem(name, "$", f"could not be read ({type(e).__name__}: {e})")]
 
 
 def _document_loc(loc: tuple[Any, ...], raw: Any, tags: tuple[str, ...] = ()) -> tuple[Any, ...]:
