@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dialogue.engine.catalog import BASE_WRITES, MAX_EVENT_WRITES, writes_by_event
 from dialogue.engine.checks import Problem, load_catalog
 from dialogue.local import cli
+from dialogue.model.activity import Activity
 from dialogue.model.base import MAX_DEPTH
 
 REGISTERS = {"id": "start", "type": "registers", "next": "mail"}
@@ -192,3 +194,49 @@ def test_segment_days_are_bounded(condition: dict[str, Any], reason: str):
     seg = {"id": "s", "name": "S", "kind": "rule", "rule": condition}
     problem = only(problems_of([], [("s.json", json.dumps(seg))]), "s.json")
     assert problem.reason == reason
+
+
+# --- what one event can write -----------------------------------------------------------------
+def thanks(n: int) -> dict[str, Any]:
+    return activity({"id": "ordered", "type": "places_order", "next": "coupon"},
+                    {"id": "coupon", "type": "issue_coupon", "promotion": "T", "next": "mail"},
+                    MAIL, ident=f"thanks-{n:03}", repeatable=True)
+
+
+def test_the_writes_an_event_can_need_are_counted_per_kind_of_event():
+    doc = activity(
+        {"id": "ordered", "type": "places_order", "next": "split"},
+        {"id": "split", "type": "branch", "mode": "all", "paths": [
+            {"name": "a", "next": "add"}, {"name": "b", "next": "coupon"}]},
+        {"id": "add", "type": "add_to_segment", "segment": "skiers", "next": "coupon"},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "T", "next": "pause"},
+        {"id": "pause", "type": "wait", "amount": 1, "unit": "days", "next": "again"},
+        {"id": "again", "type": "places_order", "next": "go",
+         "timeout": {"amount": 2, "unit": "days"}},
+        {"id": "go", "type": "wait_for_event", "event": "Go", "next": "mail"}, MAIL)
+    act = Activity.model_validate(doc)
+    # Entering: a counter row, the member and its statistics, the coupon (once), the timer;
+    # the later order: the park at `go` (no timeout); "Go": the mail.
+    assert writes_by_event(act) == {"OrderPlaced": 1 + 2 + 1 + 1 + 0,
+                                    "CustomEvent 'Go'": 1 + 1}
+
+
+def test_activities_that_would_take_one_event_beyond_the_write_bound_are_left_out():
+    per_activity = 3  # a counter row, a coupon, a message job
+    fits = (MAX_EVENT_WRITES - BASE_WRITES) // per_activity
+    docs = [(f"{n:03}.json", json.dumps(thanks(n))) for n in range(fits + 2)]
+    templates = [("welcome.json", json.dumps(TEMPLATE))]
+    catalog, problems = load_catalog(docs, [], templates)
+
+    assert len(catalog.activities) == fits
+    assert [p.file for p in problems] == [f"{fits:03}.json", f"{fits + 1:03}.json"]
+    assert problems[0].path == "$.elements"
+    assert problems[0].reason.startswith(
+        f"one OrderPlaced event could then need {BASE_WRITES + (fits + 1) * 3} writes, "
+        f"more than {MAX_EVENT_WRITES}")
+
+
+def test_thirty_four_order_activities_with_a_coupon_and_a_mail_are_valid():
+    docs = [(f"{n:03}.json", json.dumps(thanks(n))) for n in range(34)]
+    catalog, problems = load_catalog(docs, [], [("welcome.json", json.dumps(TEMPLATE))])
+    assert problems == [] and len(catalog.activities) == 34  # 104 writes: the store splits them

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, RootModel, ValidationError
 
 from dialogue.delivery.render import template_problems
-from dialogue.engine.catalog import Catalog
+from dialogue.engine.catalog import BASE_WRITES, MAX_EVENT_WRITES, Catalog, writes_by_event
 from dialogue.model.activity import (
     AbandonsCartTrigger,
     Activity,
@@ -129,7 +129,32 @@ def load_catalog(
         if activity is not None and not found:
             seen_ids[activity.id] = name
             good.append(activity)
-    return Catalog(good, good_segments, good_templates.values()), problems
+    good, found = within_write_bound(good, seen_ids)
+    return Catalog(good, good_segments, good_templates.values()), problems + found
+
+
+def within_write_bound(activities: list[Activity],
+                       files: dict[str, str]) -> tuple[list[Activity], list[Problem]]:
+    """The activities, in order, as long as no event can need more than MAX_EVENT_WRITES writes
+    in them together; each one that would take an event beyond is left out, with the reason."""
+    kept: list[Activity] = []
+    totals: dict[str, int] = {}
+    problems: list[Problem] = []
+    for activity in activities:
+        own = writes_by_event(activity)
+        over = [(kind, n) for kind, n in own.items()
+                if BASE_WRITES + totals.get(kind, 0) + n > MAX_EVENT_WRITES]
+        if over:
+            kind, n = over[0]
+            problems.append(Problem(files[activity.id], "$.elements", (
+                f"one {kind} event could then need {BASE_WRITES + totals.get(kind, 0) + n} "
+                f"writes, more than {MAX_EVENT_WRITES}: this activity adds {n}, the activities "
+                f"loaded before it {totals.get(kind, 0)}; split the work across fewer activities")))
+            continue
+        kept.append(activity)
+        for kind, n in own.items():
+            totals[kind] = totals.get(kind, 0) + n
+    return kept, problems
 
 
 def _template_problems(name: str, activity: Activity,
