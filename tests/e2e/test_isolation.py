@@ -53,3 +53,31 @@ def test_an_order_gets_the_good_activitys_coupon_and_mail_when_another_activity_
                and e.endswith("OverflowError: date value out of range") for e in errors), errors
     metrics = [json.loads(line) for line in printed.getvalue().splitlines() if '"_aws"' in line]
     assert sum(m.get("ActivityErrors", [0])[0] for m in metrics) == 1, metrics
+
+
+def test_a_document_nested_a_thousand_levels_deep_in_s3_is_skipped_reported_and_counted(
+        shop: Shop, tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"id": "deep", "name": "Deep", "elements": ' + "[" * 1_000 + "]" * 1_000
+                    + "}")
+    shop.load([THANKS_BY_MAIL], tmp=tmp_path)
+    shop.aws.upload_catalog([deep], [], sorted((EXAMPLES / "templates").glob("*.json")))
+    shop.publish("CustomerRegistered", "lea",
+                 profile={"first_name": "Lea", "email": "lea@example.com"},
+                 consent={"email": True, "sms": False, "tracking": True})
+    shop.publish("OrderPlaced", "lea", **ORDER)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        shop.aws.drain()
+
+    [coupon] = readback.coupons(shop.aws)
+    [mail] = readback.sent_emails(shop.aws)
+    assert coupon["code"] in mail.raw_data
+    assert readback.rejected_events(shop.aws) == []
+    bucket = shop.aws.s.name("CatalogBucket")
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelname == "ERROR" and r.name == "dialogue"]
+    assert (f"invalid catalog document: s3://{bucket}/activities/deep.json : line 1 column 75 : "
+            "nested deeper than 32 levels of objects and lists") in errors, errors
+    metrics = [json.loads(line) for line in printed.getvalue().splitlines() if '"_aws"' in line]
+    assert any(m.get("InvalidDocuments") == [1.0] for m in metrics), metrics
