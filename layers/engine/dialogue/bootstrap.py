@@ -375,9 +375,8 @@ def segment_refresh() -> SegmentRefresh:
 
 
 def _build_segment_refresh() -> SegmentRefresh:
-    import json
-
     from dialogue.aws.scan import SqsWork
+    from dialogue.model.base import read_document
     from dialogue.observability import count
     from dialogue.services import SegmentRefresh
     from dialogue.settings import _needs
@@ -388,8 +387,9 @@ def _build_segment_refresh() -> SegmentRefresh:
 
     def segment_id(key: str) -> str | None:
         try:
-            doc = json.loads(s3.get_object(Bucket=settings.catalog_bucket, Key=key)["Body"].read())
-        except (ValueError, s3.exceptions.NoSuchKey):
+            body = s3.get_object(Bucket=settings.catalog_bucket, Key=key)["Body"].read()
+            doc = read_document(body.decode("utf-8", errors="replace"))
+        except (ValueError, s3.exceptions.NoSuchKey):  # DocumentError: too deep, not JSON
             return None  # a broken file is reported by the catalog loader, not refreshed
         if not isinstance(doc, dict) or doc.get("kind") != "rule":
             return None  # managed segments change only through activities

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import random
 import time
 from collections import Counter
@@ -100,6 +101,7 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
         first = None
         decision = step(state)
         if decision.duplicate:
+            _report_errors(decision, count)
             return None
         try:
             store.commit(decision.state, decision.effects, before=state)
@@ -109,8 +111,18 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
             continue
         for kind, n in Counter(e.type for e in decision.effects).items():
             count(f"Effects_{kind}", n)
+        _report_errors(decision, count)
         return decision
     raise TooManyConflicts(f"customer {opaque(subject)}: {max_attempts} write conflicts")
+
+
+def _report_errors(decision: Decision, count: Callable[[str, int], None]) -> None:
+    """Activities the decision skipped because they failed (the others' effects stand): each
+    logged at ERROR (ids and the error, no personal data) and counted."""
+    if decision.errors:
+        count("ActivityErrors", len(decision.errors))
+        for error in decision.errors:
+            logging.getLogger("dialogue").error("activity skipped: %s", error)
 
 
 class TimerSource(Protocol):

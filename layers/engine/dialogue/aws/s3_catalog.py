@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.checks import Problem, load_catalog
+from dialogue.model.base import DocumentError, read_document
 
 ACTIVITIES, SEGMENTS, TEMPLATES = "activities/", "segments/", "templates/"
 
@@ -65,9 +66,9 @@ class S3CatalogSource:
             if not key.startswith(ACTIVITIES):
                 continue
             try:
-                doc = json.loads(text)
-            except ValueError:
-                continue
+                doc = read_document(text)
+            except DocumentError:
+                continue  # reported where the catalog is loaded
             if isinstance(doc, dict) and doc.get("id") == activity_id:
                 found.append((key, etag, doc))
         if len(found) != 1 or found[0][2].get("state", "active") != "active":

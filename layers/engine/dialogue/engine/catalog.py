@@ -13,11 +13,20 @@ from collections.abc import Iterable
 
 from dialogue.model.activity import (
     Activity,
+    AddToSegment,
+    Branch,
+    DailyTrigger,
+    Element,
     EventTrigger,
+    IssueCoupon,
     PlacesOrderTrigger,
     PromotionCheckoutTrigger,
+    RemoveFromSegment,
     SearchesTrigger,
+    SendMessage,
     SocialTrigger,
+    Trigger,
+    Wait,
     WaitForEventTrigger,
     trigger_event,
 )
@@ -118,3 +127,66 @@ class Catalog:
     def segment_name(self, segment_id: str) -> str:
         seg = self.segments.get(segment_id)
         return seg.name if seg else segment_id
+
+
+# --- what one event can write ------------------------------------------------------------------
+# The most writes one event (or one customer's daily check) may need in the whole catalog: the
+# state, one counter row per activity, one per message, coupon and timer, two per segment change
+# (the member and the day's statistics). DynamoDB takes 100 items per transaction, so the store
+# splits larger ones; validation refuses an activity that would take an event beyond this.
+MAX_EVENT_WRITES = 500
+BASE_WRITES = 2  # the state, and the RFM histogram's row an order moves
+# Rows the table's stream relays (message jobs, coupons, segment members) must commit in the one
+# transaction that moves the state (aws/transactions.py): 99 beside the state, whatever the split.
+MAX_RELAYED_ROWS = 99
+DAILY = "daily check"
+
+
+def writes_by_event(activity: Activity, relayed_only: bool = False) -> dict[str, int]:
+    """Per kind of event (a detail-type, a custom event's name, or DAILY), the most writes one
+    such event can need in `activity`: entering it, and going on from each later trigger it can
+    fire (one customer waiting there; a repeatable activity's other entries waiting at the same
+    trigger add as many again)."""
+    out: dict[str, int] = {}
+    for i, el in enumerate(activity.elements):
+        kind = _event_kind(el)
+        if kind is None or (i > 0 and not isinstance(el, Trigger)):
+            continue
+        first = out.get(kind, 0 if relayed_only else 1)  # the activity's counter row, once
+        out[kind] = first + _writes_from(activity, el.next, relayed_only)
+    return out
+
+
+def _event_kind(el: Element) -> str | None:
+    if isinstance(el, WaitForEventTrigger) and el.detail_type == "CustomEvent":
+        return f"CustomEvent {el.event!r}"
+    if isinstance(el, DailyTrigger):
+        return DAILY
+    return trigger_event(el)
+
+
+def _writes_from(activity: Activity, start: str | None, relayed_only: bool = False) -> int:
+    """Writes of one walk from `start` (every path taken: an element runs once per entry), up to
+    the waits and later triggers where it parks."""
+    writes, stack, seen = 0, [start], set()
+    while stack:
+        element = activity.by_id.get(stack.pop() or "")
+        if element is None or element.id in seen:
+            continue
+        seen.add(element.id)
+        match element:
+            case SendMessage() | IssueCoupon():
+                writes += 1
+            case AddToSegment() | RemoveFromSegment():
+                writes += 1 if relayed_only else 2  # the member row (and its statistics)
+            case Wait():
+                writes += 0 if relayed_only else 1
+                continue
+            case Trigger():
+                writes += element.timeout is not None and not relayed_only
+                continue
+            case Branch():
+                stack += [p.next for p in element.paths]
+                continue
+        stack.append(element.next)
+    return writes

@@ -6,7 +6,6 @@ machine is exactly what the engine runs; a broken document is skipped, never the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,7 +13,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, RootModel, ValidationError
 
 from dialogue.delivery.render import template_problems
-from dialogue.engine.catalog import Catalog
+from dialogue.engine.catalog import (
+    BASE_WRITES,
+    MAX_EVENT_WRITES,
+    MAX_RELAYED_ROWS,
+    Catalog,
+    writes_by_event,
+)
 from dialogue.engine.template_checks import send_problems, template_render_problems
 from dialogue.model.activity import (
     AbandonsCartTrigger,
@@ -28,6 +33,7 @@ from dialogue.model.activity import (
     Wait,
     trigger_event,
 )
+from dialogue.model.base import DocumentError, read_document
 from dialogue.model.events import json_path
 from dialogue.model.segment import Segment
 from dialogue.model.targets import SegmentTarget
@@ -56,9 +62,9 @@ def parse_document(name: str, text: str, model: type[M],
                    tags: tuple[str, ...] = ()) -> tuple[M | None, list[Problem]]:
     """JSON text → model, or the problems (bad JSON with its line, every schema error)."""
     try:
-        raw: Any = json.loads(text)
-    except json.JSONDecodeError as e:
-        return None, [Problem(name, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
+        raw: Any = read_document(text)
+    except DocumentError as e:
+        return None, [Problem(name, e.where, e.reason)]
     if not isinstance(raw, dict):
         return None, [Problem(name, "$", "the top level must be a JSON object")]
     try:
@@ -67,6 +73,8 @@ def parse_document(name: str, text: str, model: type[M],
         return None, [Problem(name, json_path(_document_loc(err["loc"], raw, tags)),
                               err["msg"].removeprefix("Value error, "))
                       for err in e.errors()]
+    except Exception as e:  # noqa: BLE001 - a validator's own failure costs this document only
+        return None, [Problem(name, "$", f"could not be read ({type(e).__name__}: {e})")]
 
 
 def _document_loc(loc: tuple[Any, ...], raw: Any, tags: tuple[str, ...] = ()) -> tuple[Any, ...]:
@@ -134,7 +142,47 @@ def load_catalog(
             # Reported, and the activity still runs: such a message is held with this reason.
             problems += [Problem(name, path, reason)
                          for path, reason in send_problems(activity, good_templates)]
-    return Catalog(good, good_segments, good_templates.values()), problems
+    good, found = within_write_bound(good, seen_ids)
+    return Catalog(good, good_segments, good_templates.values()), problems + found
+
+
+def within_write_bound(activities: list[Activity],
+                       files: dict[str, str]) -> tuple[list[Activity], list[Problem]]:
+    """The activities, in order, as long as no event can need more than MAX_EVENT_WRITES writes
+    in them together, nor more than MAX_RELAYED_ROWS rows that must commit with the state; each
+    one that would take an event beyond is left out, with the reason."""
+    kept: list[Activity] = []
+    totals: dict[str, int] = {}
+    relayed: dict[str, int] = {}
+    problems: list[Problem] = []
+    for activity in activities:
+        own, own_relayed = writes_by_event(activity), writes_by_event(activity, True)
+        over = [(kind, n) for kind, n in own.items()
+                if BASE_WRITES + totals.get(kind, 0) + n > MAX_EVENT_WRITES]
+        over_relayed = [(kind, n) for kind, n in own_relayed.items()
+                        if relayed.get(kind, 0) + n > MAX_RELAYED_ROWS]
+        if over:
+            kind, n = over[0]
+            problems.append(Problem(files[activity.id], "$.elements", (
+                f"one {kind} event could then need {BASE_WRITES + totals.get(kind, 0) + n} "
+                f"writes, more than {MAX_EVENT_WRITES}: this activity adds {n}, the activities "
+                f"loaded before it {totals.get(kind, 0)}; split the work across fewer activities")))
+            continue
+        if over_relayed:
+            kind, n = over_relayed[0]
+            problems.append(Problem(files[activity.id], "$.elements", (
+                f"one {kind} event could then need {relayed.get(kind, 0) + n} messages, coupons "
+                f"and segment changes, more than the {MAX_RELAYED_ROWS} that commit with the "
+                f"customer's state in one transaction: this activity adds {n}, the activities "
+                f"loaded before it {relayed.get(kind, 0)}; split the work across fewer "
+                "activities")))
+            continue
+        kept.append(activity)
+        for kind, n in own.items():
+            totals[kind] = totals.get(kind, 0) + n
+        for kind, n in own_relayed.items():
+            relayed[kind] = relayed.get(kind, 0) + n
+    return kept, problems
 
 
 def _template_problems(name: str, activity: Activity,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import weakref
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +25,17 @@ from dialogue.model.activity import (
     Element,
     InSegmentTrigger,
 )
-from dialogue.model.customer import MAX_SEGMENT_HISTORY, CustomerState, Journey, SegmentChange
+from dialogue.model.customer import (
+    MAX_SEGMENT_HISTORY,
+    CustomerState,
+    Instance,
+    Journey,
+    SegmentChange,
+)
 from dialogue.model.effects import AnyEffect, SegmentRemoved
 
 from .catalog import Catalog
-from .decide import Decision, own_journey, writable
+from .decide import ActivityError, Decision, isolated, own_journey, writable
 from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
 from .wake import closed, resume
 
@@ -54,15 +61,17 @@ def daily(state: CustomerState, catalog: Catalog, now: datetime, zone: ZoneInfo,
     state.last_daily = today
     effects = _expire_memberships(state, now)
     effects += segment_rules.refresh(state, catalog, now, rfm)
-    dropped = _journeys(state, catalog, today, now, effects, chance, codes)
+    errors: list[ActivityError] = []
+    dropped = _journeys(state, catalog, today, now, effects, chance, codes, errors)
     for activity in _daily_entries(catalog):
-        if activity.is_live(now):
-            effects += _enter(state, activity, today, now, chance, codes)
+        effects += isolated(state, errors, activity.id, activity.entry.id,
+                            f"daily:{today}:{activity.id}",
+                            partial(_enter, state, activity, today, now, chance, codes))
     changed = (bool(effects) or dropped or state.segments != before.segments
                or state.behaviour != before.behaviour)  # an abandoned cart noted by `refresh`
     if not changed:
-        return Decision(state=before, duplicate=True)
-    return Decision(state=state, effects=effects)
+        return Decision(state=before, duplicate=True, errors=errors)
+    return Decision(state=state, effects=effects, errors=errors)
 
 
 def daily_runs(state: CustomerState, catalog: Catalog, runs: list[datetime], zone: ZoneInfo,
@@ -115,38 +124,53 @@ def _expire_memberships(state: CustomerState, now: datetime) -> list[AnyEffect]:
 
 
 def _journeys(state: CustomerState, catalog: Catalog, today: date, now: datetime,
-              effects: list[AnyEffect], chance: Chance, codes: Codes) -> bool:
+              effects: list[AnyEffect], chance: Chance, codes: Codes,
+              errors: list[ActivityError]) -> bool:
     """Customers parked in activities go on or leave; appends to `effects`; True if any left
-    without an effect. Those parked here by this very check wait for tomorrow's."""
-    dropped = False
+    without an effect. Those parked here by this very check wait for tomorrow's. One that
+    fails stays parked (`isolated`)."""
+    dropped: list[bool] = []
     for activity_id, journey in list(state.journeys.items()):
         if not journey.waiting:
             continue
-        activity = catalog.get(activity_id)
         for instance in list(journey.waiting):
-            if activity is None or closed(activity, now) or instance.element not in activity.by_id:
-                own_journey(state, activity_id).waiting.remove(instance)
-                dropped = True
-            elif instance.due_at is not None and instance.due_at <= now:
-                # The safety net: a lost or late timer never strands a customer.
-                found = resume(state, catalog, activity_id, instance, now, chance, codes)
-                effects += found
-                dropped = dropped or not found
-            else:
-                element = activity.by_id[instance.element]
-                if _holds(element, state, activity, now) is not None:
-                    owned = own_journey(state, activity_id)
-                    owned.waiting.remove(instance)
-                    run = _run(state, activity, owned, instance.entry, today, now, chance, codes,
-                               element, None)
-                    run.walk(element.next)  # reaching it was counted when they parked
-                    effects += run.effects
-    return dropped
+            effects += isolated(state, errors, activity_id, instance.element,
+                                f"daily:{today}:{activity_id}",
+                                partial(_go_on, state, catalog, activity_id, instance, today,
+                                        now, chance, codes, dropped))
+    return bool(dropped)
+
+
+def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: Instance,
+           today: date, now: datetime, chance: Chance, codes: Codes,
+           dropped: list[bool]) -> list[AnyEffect]:
+    """One parked customer: leaves, resumes or goes on; `dropped` gets True if they left."""
+    activity = catalog.get(activity_id)
+    if activity is None or closed(activity, now) or instance.element not in activity.by_id:
+        own_journey(state, activity_id).waiting.remove(instance)
+        dropped.append(True)
+        return []
+    if instance.due_at is not None and instance.due_at <= now:
+        # The safety net: a lost or late timer never strands a customer.
+        found = resume(state, catalog, activity_id, instance, now, chance, codes)
+        if not found:
+            dropped.append(True)
+        return found
+    element = activity.by_id[instance.element]
+    if _holds(element, state, activity, now) is None:
+        return []
+    owned = own_journey(state, activity_id)
+    owned.waiting.remove(instance)
+    run = _run(state, activity, owned, instance.entry, today, now, chance, codes, element, None)
+    run.walk(element.next)  # reaching it was counted when they parked
+    return run.effects
 
 
 def _enter(state: CustomerState, activity: Activity, today: date, now: datetime,
            chance: Chance, codes: Codes) -> list[AnyEffect]:
     """Entries of `activity` today: once, or (in_segment, repeatable) once per segment."""
+    if not activity.is_live(now):
+        return []
     current = state.journeys.get(activity.id)
     if current is not None and current.entries and not activity.repeatable:
         return []  # non-repeatable: a customer enters once, ever

@@ -6,28 +6,48 @@ and commits the new state and the effects in one conditional write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from dialogue.model.activity import Activity, EventTrigger, trigger_event
-from dialogue.model.customer import CustomerState, Journey, Occurrence
+from dialogue.model.activity import Activity, Element, EventTrigger, trigger_event
+from dialogue.model.customer import CustomerState, Instance, Journey, Occurrence
 from dialogue.model.effects import AnyEffect
 from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 
 from .catalog import Catalog
-from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
+from .flow import Chance, Codes, ElementFailed, Run, new_coupon_code, stable_chance
 from .record import record
 from .triggers import fires
 
 
+@dataclass(frozen=True)
+class ActivityError:
+    """One activity that failed for one customer's event (or timer, or daily check): it was
+    skipped, its changes undone, the customer left where they were in it (not entered, or
+    still waiting). The other activities' effects stand. No personal data: ids and the error."""
+
+    activity_id: str
+    element_id: str
+    event_id: str
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"activity {self.activity_id} : element {self.element_id} : event "
+                f"{self.event_id} : {self.reason}")
+
+
 @dataclass
 class Decision:
-    """The new state and its effects; `duplicate`: nothing to write (the state is as given)."""
+    """The new state and its effects; `duplicate`: nothing to write (the state is as given).
+    `errors`: the activities skipped because they failed (to log at ERROR and count)."""
 
     state: CustomerState
     effects: list[AnyEffect] = field(default_factory=list)
     duplicate: bool = False
+    errors: list[ActivityError] = field(default_factory=list)
 
 
 def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: datetime,
@@ -52,8 +72,34 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     ctx = _Context(detail, occurrence, at, chance, codes)
     effects += _resume_waiting(state, catalog, ctx)
     for activity, trigger in catalog.entries_for(detail):
-        effects += _enter(state, activity, trigger, ctx)
-    return Decision(state=state, effects=effects)
+        effects += isolated(state, ctx.errors, activity.id, trigger.id, detail.event_id,
+                            partial(_enter, state, activity, trigger, ctx))
+    return Decision(state=state, effects=effects, errors=ctx.errors)
+
+
+def isolated(state: CustomerState, errors: list[ActivityError], activity_id: str,
+             element_id: str, event_id: str, step: Callable[[], list[AnyEffect]]
+             ) -> list[AnyEffect]:
+    """One activity's part of a decision, so that its failure cannot cancel the others': if
+    `step` raises, what it changed in the (`writable`) state is put back, no effect of it is
+    kept and the failure is added to `errors`, naming the element that raised."""
+    journey, segments = state.journeys.get(activity_id), dict(state.segments)
+    history = list(state.segment_history)
+    try:
+        return step()
+    except Exception as e:  # noqa: BLE001 - reported in the decision, logged and counted
+        if journey is None:
+            state.journeys.pop(activity_id, None)
+        else:
+            state.journeys[activity_id] = journey
+        state.segments.clear()
+        state.segments.update(segments)
+        state.segment_history[:] = history
+        cause = e.__cause__ if isinstance(e, ElementFailed) and e.__cause__ else e
+        where = e.element_id if isinstance(e, ElementFailed) else element_id
+        reason = f"{type(cause).__name__}: {cause}"[:300]
+        errors.append(ActivityError(activity_id, where, event_id, reason))
+        return []
 
 
 def writable(state: CustomerState) -> CustomerState:
@@ -85,6 +131,7 @@ class _Context:
     chance: Chance
     codes: Codes
     _event: dict[str, Any] | None = None
+    errors: list[ActivityError] = field(default_factory=list)
 
     def run(self, activity: Activity, state: CustomerState, journey: Journey,
             entry: int) -> Run:
@@ -117,13 +164,13 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
 
 def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> list[AnyEffect]:
     """Customers parked at a later trigger that this event fires go on from there."""
-    detail, occurrence, at = ctx.detail, ctx.occurrence, ctx.at
+    detail, at = ctx.detail, ctx.at
     effects: list[AnyEffect] = []
     for activity_id, journey in list(state.journeys.items()):
         if not journey.waiting:
             continue
         activity = catalog.get(activity_id)
-        if activity is None or not activity.is_live(at):
+        if activity is None:
             continue
         for instance in list(journey.waiting):
             element = activity.by_id.get(instance.element)
@@ -131,12 +178,20 @@ def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> li
                 continue
             if instance.due_at is not None and at >= instance.due_at:
                 continue  # its timeout ran out first: the timer takes the customer on (`wake`)
-            if not fires(element, detail, occurrence, state, activity, at,  # type: ignore[arg-type]
-                         instance.since):
-                continue
-            journey = own_journey(state, activity_id)
-            journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op
-            run = ctx.run(activity, state, journey, instance.entry)
-            run.walk(element.next)  # reaching `element` was counted when the customer parked
-            effects += run.effects
+            effects += isolated(state, ctx.errors, activity_id, element.id, detail.event_id,
+                                partial(_resume, state, activity, element, instance, ctx))
     return effects
+
+
+def _resume(state: CustomerState, activity: Activity, element: Element, instance: Instance,
+            ctx: _Context) -> list[AnyEffect]:
+    """The customer parked at `element` goes on if this event fires it (and the activity runs)."""
+    if not activity.is_live(ctx.at) or not fires(
+            element, ctx.detail, ctx.occurrence, state, activity,  # type: ignore[arg-type]
+            ctx.at, instance.since):
+        return []
+    journey = own_journey(state, activity.id)
+    journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op
+    run = ctx.run(activity, state, journey, instance.entry)
+    run.walk(element.next)  # reaching `element` was counted when the customer parked
+    return run.effects

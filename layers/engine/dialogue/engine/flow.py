@@ -71,6 +71,14 @@ def stable_chance(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:13], 16) / 16**13
 
 
+class ElementFailed(Exception):
+    """An element raised while a customer was walked through it (its cause is chained)."""
+
+    def __init__(self, element_id: str):
+        super().__init__(element_id)
+        self.element_id = element_id
+
+
 @dataclass
 class Run:
     """One entry of one customer into one activity, walked at `now`."""
@@ -93,15 +101,19 @@ class Run:
                 "incarnation": self.state.incarnation}
 
     def walk(self, start: str | None) -> None:
+        """Walk on from `start`; an element that fails raises ElementFailed naming it."""
         stack, seen = [start], set()
         while stack:
             element_id = stack.pop()
             if element_id is None or element_id in seen:
                 continue
             seen.add(element_id)
-            element = self.activity.by_id[element_id]
-            self.reached(element)
-            stack.extend(reversed(self._step(element)))
+            try:
+                element = self.activity.by_id[element_id]
+                self.reached(element)
+                stack.extend(reversed(self._step(element)))
+            except Exception as e:
+                raise ElementFailed(element_id) from e
 
     def reached(self, element: Element) -> None:
         self.effects.append(ElementReached.model_construct(**self._base(element)))  # type: ignore[arg-type]

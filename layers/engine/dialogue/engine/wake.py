@@ -8,13 +8,14 @@ for that entry, and due, is resumed; anything else changes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from dialogue.model.activity import Activity, Trigger, Wait
 from dialogue.model.customer import CustomerState, Instance
 from dialogue.model.effects import AnyEffect
 
 from .catalog import Catalog
-from .decide import Decision, own_journey, writable
+from .decide import ActivityError, Decision, isolated, own_journey, writable
 from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
 from .timers import TimerRef
 
@@ -31,8 +32,14 @@ def wake(state: CustomerState, catalog: Catalog, timer: TimerRef, now: datetime,
     instance = _waiting(state, timer.activity_id, timer.entry, timer.element_id)
     if instance is None or instance.due_at is None or instance.due_at > now:
         return Decision(state=state, duplicate=True)
-    state = writable(state)
-    effects = resume(state, catalog, timer.activity_id, instance, now, chance, codes)
+    errors: list[ActivityError] = []
+    before, state = state, writable(state)
+    effects = isolated(state, errors, timer.activity_id, timer.element_id,
+                       f"timer:{timer.activity_id}/{timer.entry}/{timer.element_id}",
+                       partial(resume, state, catalog, timer.activity_id, instance, now, chance,
+                               codes))
+    if errors:  # the customer stays parked: the daily check's safety net tries again
+        return Decision(state=before, duplicate=True, errors=errors)
     return Decision(state=state, effects=effects)
 
 

@@ -159,10 +159,9 @@ def validate(paths: list[Path], segments_dir: Path | None,
     beside = files[0].resolve().parent.parent if files else Path(".")
     segment_files = _documents(segments_dir or beside / "segments")
     template_files = _documents(templates_dir or beside / "templates")
-    catalog, problems = load_catalog(
-        [(str(f), f.read_text(encoding="utf-8")) for f in files],
-        [(str(f), f.read_text(encoding="utf-8")) for f in segment_files],
-        [(str(f), f.read_text(encoding="utf-8")) for f in template_files])
+    catalog, problems = load_catalog([(str(f), _text(f)) for f in files],
+                                     [(str(f), _text(f)) for f in segment_files],
+                                     [(str(f), _text(f)) for f in template_files])
     for problem in problems:
         print(problem)
     bad = len({p.file for p in problems}) + len(missing)
@@ -238,6 +237,11 @@ def render_preview(template_file: Path, customer_file: Path, shop_name: str, sho
 
         print(f"\n({len(rendered.text)} characters, {parts(rendered.text)} SMS part(s))")
     return 0
+
+
+def _text(file: Path) -> str:
+    """A document's text as the runtime reads it from S3 (bytes that are not UTF-8 replaced)."""
+    return file.read_bytes().decode("utf-8", errors="replace")
 
 
 def _documents(folder: Path) -> list[Path]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from .base import Id, Strict, ZoneName
+from .base import Day, Id, Strict, ZoneName
 from .events import DETAILS, CustomEvent
 from .matching import TextMatch, TimeFrame
 from .targets import Target
@@ -28,15 +28,37 @@ class Node(Strict):
 
 
 Unit = Literal["minutes", "hours", "days", "weeks", "months"]
+# The longest a wait or a timeout may last: ten years, in each unit (no due date can overflow).
+MAX_AMOUNT: dict[str, int] = {"minutes": 10 * 365 * 24 * 60, "hours": 10 * 365 * 24,
+                              "days": 10 * 365, "weeks": 10 * 52, "months": 10 * 12}
+
+
+def _at_most_ten_years(amount: int, info: ValidationInfo) -> int:
+    """`amount` (declared after `unit`) within MAX_AMOUNT for its unit."""
+    unit = info.data.get("unit")
+    if unit in MAX_AMOUNT and amount > MAX_AMOUNT[unit]:
+        raise ValueError(f"at most {MAX_AMOUNT[unit]:,} {unit} (ten years)")
+    return amount
+
+
+def _duration_schema(schema: dict[str, Any]) -> None:
+    """Editors see each unit's maximum too."""
+    schema["allOf"] = [{"if": {"properties": {"unit": {"const": unit}}, "required": ["unit"]},
+                        "then": {"properties": {"amount": {"maximum": most}}}}
+                       for unit, most in MAX_AMOUNT.items()]
 
 
 class Timeout(Strict):
     """How long a customer waits at a later trigger; who has not fired it by then goes on at
     `next` (none: their path ends there). "No order within 7 days → path B"."""
 
-    amount: int = Field(ge=1)
+    model_config = ConfigDict(json_schema_extra=_duration_schema)
+
     unit: Unit
+    amount: int = Field(ge=1, le=MAX_AMOUNT["minutes"])
     next: Id | None = None
+
+    _bounded = field_validator("amount")(_at_most_ten_years)
 
 
 class TestMode(Strict):
@@ -151,9 +173,13 @@ class Wait(Node):
     """Days, weeks and months are counted on the activity's calendar (same local time); months
     are calendar months (31 January + 1 month = 28 or 29 February)."""
 
+    model_config = ConfigDict(json_schema_extra=_duration_schema)
+
     type: Literal["wait"]
-    amount: int = Field(ge=1)
     unit: Unit
+    amount: int = Field(ge=1, le=MAX_AMOUNT["minutes"])
+
+    _bounded = field_validator("amount")(_at_most_ten_years)
 
 
 # --- targets and branches --------------------------------------------------------------------
@@ -262,8 +288,8 @@ class Activity(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     state: Literal["active", "inactive"] = "active"
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     time_zone: ZoneName = "UTC"
     repeatable: bool = False
     test_mode: TestMode | None = None

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Strict
+from .base import Day, Strict
 
 
 class TextRule(StrEnum):
@@ -63,9 +63,9 @@ class TimeFrame(Strict):
         "any_time", "last_days", "before", "after", "on", "between", "since_activity_start"
     ] = "any_time"
     days: int | None = Field(default=None, ge=1, le=3650)
-    day: dt.date | None = None
-    start: dt.date | None = None
-    end: dt.date | None = None
+    day: Day | None = None
+    start: Day | None = None
+    end: Day | None = None
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> TimeFrame:

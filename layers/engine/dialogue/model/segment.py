@@ -27,6 +27,7 @@ from .segment_fields import (
     ATTRIBUTE,
     DESCRIPTIONS,
     FIELDS,
+    MAX_LAST_DAYS,
     OPS,
     QUALIFIES,
     Op,
@@ -63,7 +64,7 @@ def _condition_schema(schema: dict[str, Any]) -> None:
     shapes: dict[str, dict[str, Any]] = {
         "in": {"type": "array", "minItems": 1},
         "between": {"type": "array", "minItems": 2, "maxItems": 2},
-        "in_last_days": {"type": "integer", "minimum": 1},
+        "in_last_days": {"type": "integer", "minimum": 1, "maximum": MAX_LAST_DAYS},
     }
     for op, shape in shapes.items():
         rules.append({"if": {"properties": {"op": {"const": op}}, "required": ["op"]},

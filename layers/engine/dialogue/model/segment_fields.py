@@ -13,6 +13,8 @@ from decimal import Decimal
 from difflib import get_close_matches
 from typing import Any, Literal, get_args
 
+from .base import FIRST_DAY, LAST_DAY
+
 FieldType = Literal["text", "number", "money", "instant", "date", "month", "score", "boolean",
                     "segments", "attribute"]
 Op = Literal["equals", "not_equals", "less", "greater", "between", "in", "contains", "exists",
@@ -36,6 +38,7 @@ OPS: dict[FieldType, tuple[Op, ...]] = {
 }
 assert set(OPS) == set(get_args(FieldType))
 
+MAX_LAST_DAYS = 36500  # `in_last_days`: a hundred years at most (dates stay within FIRST_DAY)
 ATTRIBUTE = re.compile(r"^attributes\.[A-Za-z0-9_]+$")
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
@@ -148,8 +151,8 @@ def parse_value(kind: FieldType, op: Op, raw: Any) -> Any:
             raise ValueError("'exists' takes no value")
         return None
     if op == "in_last_days":
-        if not _is_int(raw) or not 1 <= raw <= 36500:
-            raise ValueError("'in_last_days' takes a whole number of days, at least 1")
+        if not _is_int(raw) or not 1 <= raw <= MAX_LAST_DAYS:
+            raise ValueError(f"'in_last_days' takes a whole number of days, 1 to {MAX_LAST_DAYS:,}")
         return raw
     if op == "in":
         if not isinstance(raw, list) or not raw:
@@ -182,9 +185,13 @@ def _single(kind: FieldType, raw: Any) -> Any:
         case "instant" | "date":
             if isinstance(raw, str):
                 try:
-                    return date.fromisoformat(raw)
+                    day = date.fromisoformat(raw)
                 except ValueError:
                     pass
+                else:
+                    if FIRST_DAY <= day <= LAST_DAY:
+                        return day
+                    raise ValueError(f"a day between {FIRST_DAY} and {LAST_DAY}, not {raw!r}")
             raise ValueError(f"a {kind} field takes a day as 'YYYY-MM-DD', not {raw!r}")
         case "month":
             if raw == "current" or (_is_int(raw) and 1 <= raw <= 12):
