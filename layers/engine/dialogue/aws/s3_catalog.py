@@ -1,7 +1,9 @@
 """Activities, segments and message templates from S3, cached per Lambda container.
 
 A refresh lists the prefixes and re-reads only objects whose ETag changed; between refreshes an
-event costs no S3 call. Broken documents are reported (file : path : reason) and skipped.
+event costs no S3 call. Broken documents are reported (file : path : reason, logged at ERROR and
+counted in `InvalidDocuments`, which is alarmed); a file whose new version is broken keeps
+running in its last valid version (the bucket keeps versions), a new broken file is skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dialogue.engine.checks import Problem, load_catalog
 from dialogue.model.base import DocumentError, read_document
 
 ACTIVITIES, SEGMENTS, TEMPLATES = "activities/", "segments/", "templates/"
+MAX_VERSIONS_BACK = 5  # earlier versions of an invalid file looked at for a valid one
 
 
 class S3CatalogSource:
@@ -28,6 +31,7 @@ class S3CatalogSource:
         self._bodies: dict[str, tuple[str, str]] = {}  # key -> (etag, text)
         self._catalog: Catalog | None = None
         self._loaded_at = 0.0
+        self._valid: dict[str, str] = {}  # key -> the last text that was valid, in this container
 
     def catalog(self, max_age: float | None = None) -> Catalog:
         """The cached catalog, re-listed when older than the cache time (or `max_age`: a segment
@@ -47,15 +51,61 @@ class S3CatalogSource:
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             self._bodies[key] = (listed[key], body.decode("utf-8", errors="replace"))
         self._bodies = {k: v for k, v in self._bodies.items() if k in listed}
-        docs = sorted((k, text) for k, (_, text) in self._bodies.items())
-        catalog, problems = load_catalog(
-            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(ACTIVITIES)],
-            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(SEGMENTS)],
-            [(f"s3://{self._bucket}/{k}", t) for k, t in docs if k.startswith(TEMPLATES)])
+        docs = {k: text for k, (_, text) in self._bodies.items()}
+        catalog, problems = self._check(docs)
+        bad = {p.file for p in problems}
+        kept: dict[str, str] = {}
+        for k in (k for k in docs if self._name(k) in bad):
+            text = self._last_valid_version(k, docs[k])
+            if text is not None:
+                kept[k] = text
+        if kept:  # the last valid version of each file keeps running, the problems reported
+            catalog, _ = self._check({**docs, **kept})
+            problems += [Problem(self._name(k), "$", "the last valid version of this file "
+                                 "keeps running until it is fixed") for k in sorted(kept)]
+        for k in docs:
+            if self._name(k) not in bad:
+                self._valid[k] = docs[k]
         if problems:
             self._on_problems(problems)
         logging.getLogger(__name__).debug("catalog loaded: %d activities", len(catalog.activities))
         return catalog
+
+    def _name(self, key: str) -> str:
+        return f"s3://{self._bucket}/{key}"
+
+    def _check(self, docs: dict[str, str]) -> tuple[Catalog, list[Problem]]:
+        named = sorted((self._name(k), t, k) for k, t in docs.items())
+        return load_catalog([(n, t) for n, t, k in named if k.startswith(ACTIVITIES)],
+                            [(n, t) for n, t, k in named if k.startswith(SEGMENTS)],
+                            [(n, t) for n, t, k in named if k.startswith(TEMPLATES)])
+
+    def _last_valid_version(self, key: str, current: str) -> str | None:
+        """The newest earlier text of `key` that is valid on its own: from this container's
+        memory, else from the bucket's versions (it keeps them: VersioningConfiguration)."""
+        if key in self._valid and self._valid[key] != current:
+            return self._valid[key]
+        try:
+            page = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key,
+                                                 MaxKeys=MAX_VERSIONS_BACK + 1)
+        except ClientError:
+            return None  # an unversioned bucket, or no permission: the file is skipped
+        versions = [v for v in page.get("Versions", []) if v["Key"] == key and not v["IsLatest"]]
+        for version in sorted(versions, key=lambda v: v["LastModified"], reverse=True)[
+                :MAX_VERSIONS_BACK]:
+            text = self._s3.get_object(Bucket=self._bucket, Key=key,
+                                       VersionId=version["VersionId"])["Body"].read().decode(
+                "utf-8", errors="replace")
+            if not self._check({key: text} | self._others(key))[1]:
+                self._valid[key] = text
+                return text
+        return None
+
+    def _others(self, key: str) -> dict[str, str]:
+        """The segments and templates an activity version is checked against."""
+        if not key.startswith(ACTIVITIES):
+            return {}
+        return {k: t for k, (_, t) in self._bodies.items() if not k.startswith(ACTIVITIES)}
 
     def deactivate(self, activity_id: str) -> bool:
         """Rewrite the activity's file with `"state": "inactive"`, only if it is unchanged since
