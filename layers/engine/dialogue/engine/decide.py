@@ -18,7 +18,7 @@ from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 from .catalog import Catalog
 from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
 from .record import record
-from .triggers import fires
+from .triggers import fires, seen_at
 
 
 @dataclass
@@ -103,11 +103,13 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     if not activity.is_live(at):
         return []
     since = current.last_entered_at if current is not None else None
-    if not fires(trigger, detail, occurrence, state, activity, at, since):
+    seen = current.seen_at_entry if current is not None else 0
+    if not fires(trigger, detail, occurrence, state, activity, at, since, seen):
         return []
     journey = own_journey(state, activity.id)
     journey.entries += 1
     journey.last_entered_at = at
+    journey.seen_at_entry = seen_at(trigger, state, at)
     state.journeys[activity.id] = journey
     run = ctx.run(activity, state, journey, journey.entries)
     run.reached(trigger)
@@ -132,7 +134,7 @@ def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> li
             if instance.due_at is not None and at >= instance.due_at:
                 continue  # its timeout ran out first: the timer takes the customer on (`wake`)
             if not fires(element, detail, occurrence, state, activity, at,  # type: ignore[arg-type]
-                         instance.since):
+                         instance.since, instance.seen):
                 continue
             journey = own_journey(state, activity_id)
             journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op

@@ -140,7 +140,7 @@ def _record_order(state: CustomerState, order: OrderPlaced) -> None:
         for ln in order.lines
     ]
     keep_in_time(state.orders, OrderRecord.model_construct(
-        order_id=order.order_id, at=order.occurred_at,
+        order_id=order.order_id, at=order.occurred_at.replace(microsecond=0),
         total=order.total, lines=lines, promotion_codes=order.promotion_codes,
     ), MAX_ORDERS, MAX_ORDERS_JSON)
     state.order_count += 1
@@ -174,7 +174,7 @@ def _occurrence(detail: Detail) -> Occurrence | None:
             if detail.product_id:
                 fields["product_id"] = detail.product_id
         case CustomEvent():
-            return Occurrence.model_construct(at=detail.occurred_at, kind=detail.name,
+            return Occurrence.model_construct(at=_to_second(detail), kind=detail.name,
                                               fields=detail.parameters, tags=[])
         case OrderPlaced():
             fields = {"order_id": detail.order_id, "total": str(detail.total)}
@@ -182,8 +182,14 @@ def _occurrence(detail: Detail) -> Occurrence | None:
             fields = {"cart_id": detail.cart_id}
         case _:
             fields = {}  # logins, logouts, profile changes: awaited, never kept in history
-    return Occurrence.model_construct(at=detail.occurred_at, kind=detail.DETAIL_TYPE,
+    return Occurrence.model_construct(at=_to_second(detail), kind=detail.DETAIL_TYPE,
                                       fields=fields, tags=tags)
+
+
+def _to_second(detail: Detail) -> datetime:
+    """As the history stores it: in memory as on disk, one second's records stay in arrival
+    order (what `triggers.seen_at` relies on)."""
+    return detail.occurred_at.replace(microsecond=0)
 
 
 def line_matches(line: LineRecord, categories: list[str], products: list[str]) -> bool:

@@ -124,11 +124,13 @@ class Instance(Record):
     element: str
     since: datetime
     due_at: datetime | None = None
+    seen: int = 0  # occurrences of `since`'s second already counted (`triggers.seen_at`)
 
 
 class Journey(Record):
     entries: int = 0
     last_entered_at: datetime | None = None
+    seen_at_entry: int = 0  # occurrences of that second already counted (`triggers.seen_at`)
     waiting: list[Instance] = []
 
 

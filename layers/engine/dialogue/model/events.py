@@ -31,7 +31,7 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html,
 # MessageGroupId): the contract takes that alphabet, 100 at most, and says so when it refuses.
 MAX_PERSON_ID = 100
-_GROUP_ID = re.compile(r"[!-~]{1,%d}" % MAX_PERSON_ID)
+_GROUP_ID = re.compile(rf"[!-~]{{1,{MAX_PERSON_ID}}}")
 
 
 def _group_id_safe(v: str) -> str:
@@ -42,7 +42,7 @@ def _group_id_safe(v: str) -> str:
 
 
 PersonId = Annotated[str, AfterValidator(_group_id_safe), Field(
-    json_schema_extra={"pattern": r"^[!-~]{1,%d}$" % MAX_PERSON_ID})]
+    json_schema_extra={"pattern": rf"^[!-~]{{1,{MAX_PERSON_ID}}}$"})]
 
 # Every text the state keeps is bounded here, so that a customer's state is (docs/events.md,
 # "Bounds"): longer or more is refused with the field's JSON path.
