@@ -85,6 +85,15 @@ class UnknownEventType(ValueError):
     """A detail-type this engine does not know: counted and ignored, not an error."""
 
 
+def _short_text(v: str | bool | int | float) -> str | bool | int | float:
+    if isinstance(v, str) and len(v) > 256:
+        raise ValueError(f"a text attribute has at most 256 characters, not {len(v)}")
+    return v
+
+
+AttributeValue = Annotated[str | StrictBool | int | float, AfterValidator(_short_text)]
+
+
 class Consent(Strict):
     """Consent per channel; None = not stated by this event (keep what we know)."""
 
@@ -104,9 +113,7 @@ class Profile(Strict):
     country: Annotated[str, Field(max_length=64)] | None = None
     city: Text | None = None
     language: Annotated[str, Field(max_length=35)] | None = None  # BCP 47's longest common tag
-    attributes: Annotated[
-        dict[Label, Annotated[str, Field(max_length=256)] | StrictBool | int | float],
-        Field(max_length=MAX_ATTRIBUTES)] = {}
+    attributes: Annotated[dict[Label, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = {}
 
 
 class Detail(Strict):
