@@ -240,12 +240,14 @@ def test_a_consent_must_be_a_json_boolean(value: Any):
     ("ProductViewed", {"product_id": "p", "manufacturer": "m" * 129}, "$.detail.manufacturer"),
     ("CustomerUpdated", {"profile": {"attributes": {f"a{n}": n for n in range(51)}}},
      "$.detail.profile.attributes"),
-    ("CustomerUpdated", {"profile": {"attributes": {"a": "v" * 257}}},
+    ("CustomerUpdated", {"profile": {"attributes": {"a": "v" * 201}}},
      "$.detail.profile.attributes.a"),
     ("CustomerUpdated", {"profile": {"city": "c" * 257}}, "$.detail.profile.city"),
     ("CartUpdated", {"cart_id": "k", "lines": [{"product_id": "p", "unit_price": "1"}] * 101},
      "$.detail.lines"),
-    ("OrderPlaced", {**ORDER, "promotion_codes": ["P"] * 21}, "$.detail.promotion_codes"),
+    ("OrderPlaced", {**ORDER, "promotion_codes": ["P"] * 11}, "$.detail.promotion_codes"),
+    ("PageVisited", {"url": "https://s.example/" + "u" * 2000, "referrer": "r" * 2048,
+                     "url_parameters": {f"k{n}": "v" * 300 for n in range(15)}}, "$.detail"),
 ])
 def test_whatever_the_state_keeps_is_bounded_and_refused_beyond(detail_type: str,
                                                                 detail: dict[str, Any], path: str):

@@ -178,7 +178,7 @@ def test_every_id_of_the_window_is_remembered_and_more_are_refused_with_a_reason
 def test_huge_urls_fill_the_behaviour_budget_not_the_item_the_oldest_leaving_first():
     visits = [event("PageVisited", occurred_at=NOW - DAY + n * timedelta(minutes=1),
                     url=f"https://shop.example/{n}?" + "x" * 2000,
-                    url_parameters={f"k{i}": "v" * 500 for i in range(20)})
+                    url_parameters={f"k{i}": "v" * 500 for i in range(10)})
               for n in range(40)]
 
     state, _ = apply(fresh(), *visits)

@@ -31,11 +31,12 @@ MAX_BEHAVIOUR_JSON = 64_000  # likewise for behaviour: a few huge URLs cannot fi
 # customer could exhaust. A customer may have MAX_EVENTS_IN_WINDOW events applied within it;
 # more are refused (`TooManyEvents`) rather than remembered by forgetting others.
 PROCESSED_FOR = timedelta(days=25)
-MAX_EVENTS_IN_WINDOW = 5_000  # 200 a day: ~55 KB of digests at most
+MAX_EVENTS_IN_WINDOW = 4_000  # 160 a day: 88 KB of digests at most
 MAX_SEGMENT_HISTORY = 100
-# The largest stored (compressed) state the bounds allow, its catalog-driven parts (segments,
-# journeys) aside: tests/unit/test_state_bounds.py builds that customer.
-MAX_STATE_BYTES = 300_000
+# The largest state document the bounds allow (UTF-8 JSON; stored compressed, never larger),
+# for a customer in 20 segments and 20 activities: tests/unit/test_state_bounds.py builds it.
+# DynamoDB's item limit is 400 KB; the item's other attributes take a few hundred bytes.
+MAX_STATE_BYTES = 350_000
 
 
 class TooManyEvents(ValueError):
@@ -190,6 +191,6 @@ class CustomerState(Record):
 @lru_cache(maxsize=256)  # an event's id is looked up, then remembered: digested once
 def event_digest(event_id: str) -> str:
     """64 bits of blake2b, base64url (11 characters): a UUID event id costs a third of its size,
-    and a new id is taken for one of a customer's 5,000 with odds of 1 in 3.10^15."""
+    and a new id is taken for one of a customer's 4,000 with odds of 1 in 4.10^15."""
     digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -53,7 +53,10 @@ Url = Annotated[str, Field(min_length=1, max_length=2048)]
 Parameters = Annotated[dict[Label, Annotated[str, Field(max_length=512)]], Field(max_length=20)]
 MAX_LINES = 100
 MAX_LINES_JSON = 16_384  # an order's or a cart's lines, as the state keeps them
+MAX_BEHAVIOUR_EVENT_JSON = 8_192  # a behaviour event's own fields, as the history keeps them
 MAX_ATTRIBUTES = 50  # custom profile fields, in an event and in a state (oldest set dropped)
+MAX_ATTRIBUTE_TEXT = 100
+AttributeName = Annotated[str, Field(min_length=1, max_length=64)]
 
 # Date arithmetic (waits, time frames, Unix seconds) must never overflow: an event is dated
 # between these (a year 1 or 9999 date with an extreme offset cannot even be put in UTC).
@@ -86,8 +89,11 @@ class UnknownEventType(ValueError):
 
 
 def _short_text(v: str | bool | int | float) -> str | bool | int | float:
-    if isinstance(v, str) and len(v) > 256:
-        raise ValueError(f"a text attribute has at most 256 characters, not {len(v)}")
+    if isinstance(v, str) and len(v) > MAX_ATTRIBUTE_TEXT:
+        raise ValueError(f"a text attribute has at most {MAX_ATTRIBUTE_TEXT} characters, "
+                         f"not {len(v)}")
+    if isinstance(v, int) and not -(2**63) <= v < 2**63:
+        raise ValueError("a whole-number attribute must fit in 64 bits")
     return v
 
 
@@ -113,7 +119,8 @@ class Profile(Strict):
     country: Annotated[str, Field(max_length=64)] | None = None
     city: Text | None = None
     language: Annotated[str, Field(max_length=35)] | None = None  # BCP 47's longest common tag
-    attributes: Annotated[dict[Label, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = {}
+    attributes: Annotated[dict[AttributeName, AttributeValue],
+                          Field(max_length=MAX_ATTRIBUTES)] = {}
 
 
 class Detail(Strict):
@@ -134,12 +141,26 @@ class Detail(Strict):
             raise ValueError("customer_id or personalization_id is required")
         return self
 
+    @model_validator(mode="after")
+    def _fits_history(self) -> Detail:
+        """What a behaviour event adds to the history is bounded in bytes (UTF-8 JSON), not
+        only in characters per field: the history's byte budget then holds several."""
+        if self.BEHAVIOUR:
+            size = len(self.model_dump_json(exclude=_COMMON).encode())
+            if size > MAX_BEHAVIOUR_EVENT_JSON:
+                raise ValueError(f"the event's own fields take {size} bytes as JSON, at most "
+                                 f"{MAX_BEHAVIOUR_EVENT_JSON}: shorter URLs or fewer parameters")
+        return self
+
     @property
     def subject(self) -> str:
         """The state key: a known customer, else the guest's browser."""
         if self.customer_id:
             return f"customer:{self.customer_id}"
         return f"guest:{self.personalization_id}"
+
+
+_COMMON = set(Detail.model_fields)
 
 
 class CustomerRegistered(Detail):
@@ -167,7 +188,7 @@ class CustomerUpdated(Detail):
 def _lines_fit(lines: list[Any]) -> list[Any]:
     """The lines as the state keeps them (names left out) are bounded: a cart and an order are
     kept whole or refused, never cut."""
-    size = sum(len(ln.model_dump_json(exclude={"name"})) + 1 for ln in lines)
+    size = sum(len(ln.model_dump_json(exclude={"name"}).encode()) + 1 for ln in lines)
     if size > MAX_LINES_JSON:
         raise ValueError(f"the lines take {size} bytes as JSON (names left out), at most "
                          f"{MAX_LINES_JSON}: fewer lines or shorter categories")
@@ -179,7 +200,7 @@ class OrderLine(Strict):
     name: Text | None = None
     categories: Labels = []
     manufacturer: Label | None = None
-    quantity: int = Field(default=1, ge=1)
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
     unit_price: Money
     discount: Money = Decimal(0)
 
@@ -189,7 +210,8 @@ class OrderPlaced(Detail):
     order_id: ShopId
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_LINES),
                      AfterValidator(_lines_fit)]
-    promotion_codes: Labels = []
+    promotion_codes: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                               Field(max_length=10)] = []
     total: Money
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
@@ -197,7 +219,7 @@ class OrderPlaced(Detail):
 class CartLine(Strict):
     product_id: ShopId
     categories: Labels = []
-    quantity: int = Field(default=1, ge=1)
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
     unit_price: Money
 
 
