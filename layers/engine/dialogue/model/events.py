@@ -50,7 +50,8 @@ Text = Annotated[str, Field(max_length=256)]
 Label = Annotated[str, Field(min_length=1, max_length=128)]  # a category, a parameter's name
 Labels = Annotated[list[Label], Field(max_length=20)]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
-Parameters = Annotated[dict[Label, Annotated[str, Field(max_length=512)]], Field(max_length=20)]
+# (A value as long as the clicked links `delivery.tracking` keeps, MAX_LINK.)
+Parameters = Annotated[dict[Label, Annotated[str, Field(max_length=1024)]], Field(max_length=20)]
 MAX_LINES = 100
 MAX_LINES_JSON = 16_384  # an order's or a cart's lines, as the state keeps them
 MAX_BEHAVIOUR_EVENT_JSON = 8_192  # a behaviour event's own fields, as the history keeps them
