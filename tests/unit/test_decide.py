@@ -12,7 +12,6 @@ from dialogue.engine.decide import Decision, decide
 from dialogue.engine.flow import Chance, after, stable_chance
 from dialogue.model.activity import Activity
 from dialogue.model.customer import (
-    MAX_PROCESSED,
     PROCESSED_FOR,
     ConsentState,
     CustomerState,
@@ -416,16 +415,6 @@ def test_a_redelivery_within_the_window_is_a_duplicate_and_older_ids_are_forgott
                    Catalog([]), NOW + PROCESSED_FOR + DAY)
     assert later.state.has_processed("s-2") and not later.state.has_processed("s-1")
     assert len(later.state.processed) == 1
-
-
-def test_at_most_max_processed_ids_are_kept_the_oldest_dropped_first():
-    state = customer()
-    for n in range(MAX_PROCESSED + 5):
-        state.remember(f"e-{n}", NOW)
-
-    assert len(state.processed) == MAX_PROCESSED
-    assert state.has_processed(f"e-{MAX_PROCESSED + 4}") and not state.has_processed("e-4")
-    assert state.has_processed("e-5")
 
 
 def test_decide_does_not_change_the_state_it_is_given():

@@ -175,3 +175,92 @@ def test_an_event_without_a_usable_detail_type_is_an_unknown_type(raw: Any):
     with pytest.raises(UnknownEventType):
         parse_event(raw)
 
+
+
+# --- ids AWS can carry, bounds, dates, booleans -----------------------------------------------
+@pytest.mark.parametrize("field", ["customer_id", "personalization_id"])
+@pytest.mark.parametrize("bad", ["ann smith", "anné", "x" * 101, "tab\there"])
+def test_a_person_id_an_sqs_message_group_cannot_carry_is_refused_with_why(field: str, bad: str):
+    errors = errors_of(envelope("CustomerLoggedIn", **{field: bad}))
+
+    assert [e.split(":")[0] for e in errors] == [f"$.detail.{field}"]
+    assert "ASCII letters, digits or punctuation" in errors[0]
+    assert "SQS message group id" in errors[0]
+
+
+def test_every_punctuation_sqs_allows_is_accepted_up_to_100_characters():
+    punctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    ident = (punctuation + "Az09" * 20)[:100]
+
+    parsed = event("CustomerLoggedIn", customer_id=ident)
+
+    assert parsed.subject == f"customer:{ident}"
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                                   "0001-01-01T00:00:00Z", "2200-01-01T00:00:00Z"])
+def test_an_event_dated_out_of_range_is_refused_with_a_reason_not_a_crash(stamp: str):
+    raw = envelope("CustomerLoggedIn")
+    raw["detail"]["occurred_at"] = stamp
+
+    errors = errors_of(raw)
+
+    assert len(errors) == 1
+    assert errors[0].startswith("$.detail.occurred_at: ")
+    assert "between 1970-01-01" in errors[0]
+
+
+def test_an_envelope_time_out_of_range_is_refused_too():
+    raw = envelope("CustomerLoggedIn")
+    raw["time"] = "9999-12-31T23:59:59-14:00"
+
+    assert [e.split(":")[0] for e in errors_of(raw)] == ["$.time"]
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, "1"])
+def test_a_consent_must_be_a_json_boolean(value: Any):
+    errors = errors_of(envelope("CustomerUpdated", consent={"email": value}))
+
+    assert [e.split(":")[0] for e in errors] == ["$.detail.consent.email"]
+
+
+@pytest.mark.parametrize(("detail_type", "detail", "path"), [
+    ("PageVisited", {"url": "https://s.example/?" + "u" * 2048}, "$.detail.url"),
+    ("PageVisited", {"url": "https://s.example/", "referrer": "r" * 2049}, "$.detail.referrer"),
+    ("PageVisited", {"url": "https://s.example/",
+                     "url_parameters": {f"k{n}": "v" for n in range(21)}},
+     "$.detail.url_parameters"),
+    ("PageVisited", {"url": "https://s.example/", "url_parameters": {"k": "v" * 1025}},
+     "$.detail.url_parameters.k"),
+    ("CustomEvent", {"name": "x", "parameters": {"k" * 129: "v"}},
+     "$.detail.parameters." + "k" * 129 + ".[key]"),
+    ("CategoryViewed", {"category": "c" * 129}, "$.detail.category"),
+    ("CategoryViewed", {"category": "c", "parent_categories": ["p"] * 21},
+     "$.detail.parent_categories"),
+    ("ProductViewed", {"product_id": "p", "manufacturer": "m" * 129}, "$.detail.manufacturer"),
+    ("CustomerUpdated", {"profile": {"attributes": {f"a{n}": n for n in range(51)}}},
+     "$.detail.profile.attributes"),
+    ("CustomerUpdated", {"profile": {"attributes": {"a": "v" * 201}}},
+     "$.detail.profile.attributes.a"),
+    ("CustomerUpdated", {"profile": {"city": "c" * 257}}, "$.detail.profile.city"),
+    ("CartUpdated", {"cart_id": "k", "lines": [{"product_id": "p", "unit_price": "1"}] * 101},
+     "$.detail.lines"),
+    ("OrderPlaced", {**ORDER, "promotion_codes": ["P"] * 11}, "$.detail.promotion_codes"),
+    ("PageVisited", {"url": "https://s.example/" + "u" * 2000, "referrer": "r" * 2048,
+                     "url_parameters": {f"k{n}": "v" * 300 for n in range(15)}}, "$.detail"),
+])
+def test_whatever_the_state_keeps_is_bounded_and_refused_beyond(detail_type: str,
+                                                                detail: dict[str, Any], path: str):
+    errors = errors_of(envelope(detail_type, **detail))
+
+    assert path in [e.split(": ")[0] for e in errors], errors
+
+
+def test_an_order_whose_lines_would_weigh_too_much_is_refused_with_its_size():
+    heavy = {"product_id": "p", "unit_price": "1", "categories": ["c" * 120] * 20}
+
+    errors = errors_of(envelope("OrderPlaced", **{**ORDER, "lines": [heavy] * 10}))
+
+    assert len(errors) == 1
+    assert errors[0].startswith("$.detail.lines: ")
+    assert "at most 16384" in errors[0]

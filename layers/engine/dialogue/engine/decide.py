@@ -20,7 +20,7 @@ from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 from .catalog import Catalog
 from .flow import Chance, Codes, ElementFailed, Run, new_coupon_code, stable_chance
 from .record import record
-from .triggers import fires
+from .triggers import fires, seen_at
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,13 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     if not activity.is_live(at):
         return []
     since = current.last_entered_at if current is not None else None
-    if not fires(trigger, detail, occurrence, state, activity, at, since):
+    seen = current.seen_at_entry if current is not None else 0
+    if not fires(trigger, detail, occurrence, state, activity, at, since, seen):
         return []
     journey = own_journey(state, activity.id)
     journey.entries += 1
     journey.last_entered_at = at
+    journey.seen_at_entry = seen_at(trigger, state, at)
     state.journeys[activity.id] = journey
     run = ctx.run(activity, state, journey, journey.entries)
     run.reached(trigger)
@@ -188,7 +190,7 @@ def _resume(state: CustomerState, activity: Activity, element: Element, instance
     """The customer parked at `element` goes on if this event fires it (and the activity runs)."""
     if not activity.is_live(ctx.at) or not fires(
             element, ctx.detail, ctx.occurrence, state, activity,  # type: ignore[arg-type]
-            ctx.at, instance.since):
+            ctx.at, instance.since, instance.seen):
         return []
     journey = own_journey(state, activity.id)
     journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op

@@ -55,6 +55,7 @@ from dialogue.model.effects import (
 )
 
 from .targets import holds
+from .triggers import seen_at
 
 Chance = Callable[[str], float]
 Codes = Callable[[], str]
@@ -217,7 +218,8 @@ class Run:
 
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance.model_construct(
-            entry=self.entry, element=el.id, since=self.now, due_at=due))
+            entry=self.entry, element=el.id, since=self.now, due_at=due,
+            seen=seen_at(el, self.state, self.now)))
 
 
 def due_after(activity: Activity, start: datetime, amount: int, unit: str) -> datetime:

@@ -1,7 +1,9 @@
 """One customer's (or guest's) state: profile, behaviour, segments and dialogue positions.
 
 Kept as one DynamoDB item so that an event costs one read and one conditional write. Histories
-are bounded (newest kept) so the item stays far below DynamoDB's 400 KB.
+are bounded in count and in bytes (newest kept), every text the shop sends is bounded by the
+event contract, and the event ids of the exactly-once window are bounded per customer: so the
+item stays below MAX_STATE_BYTES, under DynamoDB's 400 KB (docs/events.md, "Bounds").
 """
 
 from __future__ import annotations
@@ -19,13 +21,26 @@ from .base import Record
 from .events import Profile
 
 MAX_ORDERS = 200
+MAX_ORDERS_JSON = 48_000  # bytes of the order history as JSON: the oldest orders leave first
 MAX_BEHAVIOUR = 500
-MAX_PROCESSED = 200
+MAX_BEHAVIOUR_JSON = 64_000  # likewise for behaviour: a few huge URLs cannot fill the item
 # How long an applied event id is remembered: longer than any path can hold an event before
 # delivering it again (EventBridge retries 1 day + the events queue 4 days + its FIFO dead-letter
 # queue, which restarts the clock, 14 days + a redrive back through the events queue 4 days).
+# Every id of that window is kept, however many: the window is a time, not a count a chatty
+# customer could exhaust. A customer may have MAX_EVENTS_IN_WINDOW events applied within it;
+# more are refused (`TooManyEvents`) rather than remembered by forgetting others.
 PROCESSED_FOR = timedelta(days=25)
+MAX_EVENTS_IN_WINDOW = 4_000  # 160 a day: 88 KB of digests at most
 MAX_SEGMENT_HISTORY = 100
+# The largest state document the bounds allow (UTF-8 JSON; stored compressed, never larger),
+# for a customer in 20 segments and 20 activities: tests/unit/test_state_bounds.py builds it.
+# DynamoDB's item limit is 400 KB; the item's other attributes take a few hundred bytes.
+MAX_STATE_BYTES = 350_000
+
+
+class TooManyEvents(ValueError):
+    """More events for one customer within PROCESSED_FOR than its state can remember."""
 
 
 
@@ -110,11 +125,13 @@ class Instance(Record):
     element: str
     since: datetime
     due_at: datetime | None = None
+    seen: int = 0  # occurrences of `since`'s second already counted (`triggers.seen_at`)
 
 
 class Journey(Record):
     entries: int = 0
     last_entered_at: datetime | None = None
+    seen_at_entry: int = 0  # occurrences of that second already counted (`triggers.seen_at`)
     waiting: list[Instance] = []
 
 
@@ -139,7 +156,10 @@ class CustomerState(Record):
     last_daily: date | None = None
     processed: dict[str, int] = Field(
         default={}, description="exactly-once: the digest of each event id applied in the last "
-        "PROCESSED_FOR (at most MAX_PROCESSED), with the UTC day (ordinal) it was applied")
+        "PROCESSED_FOR, with the UTC day (ordinal) it was applied")
+    set_at: dict[str, int] = Field(
+        default={}, description="newer facts win: the Unix second of the fact that set each "
+        "profile field ('email', 'attributes.<name>'), consent ('consent.email') and the cart")
 
     @property
     def customer_id(self) -> str | None:
@@ -151,15 +171,20 @@ class CustomerState(Record):
 
     def remember(self, event_id: str, now: datetime) -> None:
         """Note `event_id` as applied at `now`; forget those applied before the window. The
-        dict keeps insertion order, so the oldest come first: only the head is looked at."""
+        dict keeps insertion order, so the oldest come first: only the head is looked at.
+        Raises TooManyEvents when the window already holds MAX_EVENTS_IN_WINDOW ids."""
         processed = self.processed
-        processed[event_digest(event_id)] = now.toordinal()
         oldest = (now - PROCESSED_FOR).toordinal()
         while processed:
             first = next(iter(processed))
-            if processed[first] >= oldest and len(processed) <= MAX_PROCESSED:
+            if processed[first] >= oldest:
                 break
             del processed[first]
+        if len(processed) >= MAX_EVENTS_IN_WINDOW:
+            raise TooManyEvents(
+                f"{len(processed)} events of this customer applied within "
+                f"{PROCESSED_FOR.days} days, at most {MAX_EVENTS_IN_WINDOW} are remembered")
+        processed[event_digest(event_id)] = now.toordinal()
 
     def in_segment(self, segment: str, now: datetime) -> bool:
         m = self.segments.get(segment)
@@ -169,6 +194,6 @@ class CustomerState(Record):
 @lru_cache(maxsize=256)  # an event's id is looked up, then remembered: digested once
 def event_digest(event_id: str) -> str:
     """64 bits of blake2b, base64url (11 characters): a UUID event id costs a third of its size,
-    and a new id is taken for one of a customer's 200 with odds of 1 in 10^17."""
+    and a new id is taken for one of a customer's 4,000 with odds of 1 in 4.10^15."""
     digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
