@@ -8,13 +8,14 @@ record is reported back (partial batch response) and only its customer's later e
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from dialogue import bootstrap
+from dialogue.model.routing import event_of_message
 from dialogue.observability import logger, metrics
 
 processor = SqsFifoPartialProcessor(model=SqsRecordModel, skip_group_on_error=True)
 
 
 def record_handler(record: SqsRecordModel) -> str:
-    return bootstrap.event_service().handle(record.body)
+    return bootstrap.event_service().handle(event_of_message(record.body))
 
 
 @logger.inject_lambda_context
