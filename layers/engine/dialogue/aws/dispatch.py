@@ -18,23 +18,35 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from dialogue.model.outcomes import outcome_of_row
 from dialogue.observability import logger
 
-_plain = TypeDeserializer()
-
 
 def plain(image: dict[str, Any]) -> dict[str, Any]:
-    """A stream image's typed attributes ({"S": "x"}) as values; numbers as int or float."""
-    out = {}
-    for name, typed in image.items():
-        value = _plain.deserialize(typed)
-        if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
-            value = int(value) if value == int(value) else float(value)  # Decimal
-        out[name] = value
-    return out
+    """A stream image's typed attributes ({"S": "x"}) as values. In a Lambda event a binary
+    value is base64 text (kept as it is), so boto3's deserializer, made for bytes, is not used."""
+    return {name: _value(typed) for name, typed in image.items()}
+
+
+def _value(typed: dict[str, Any]) -> Any:
+    [(kind, value)] = typed.items()
+    match kind:
+        case "N":
+            return _number(value)
+        case "NS":
+            return [_number(v) for v in value]
+        case "M":
+            return plain(value)
+        case "L":
+            return [_value(v) for v in value]
+        case "NULL":
+            return None
+    return value  # S, SS, BOOL, B, BS
+
+
+def _number(text: str) -> int | float:
+    number = float(text)
+    return int(number) if number.is_integer() and "." not in text else number
 
 
 class StreamDispatcher:
