@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ class LocalAws:
         self._clients: dict[str, Any] = {}
         self._environ: dict[str, str] | None = None
         self._stream_positions: dict[str, dict[str, str]] = {}  # stream → shard → last read
+        self.message_groups: Counter[str] = Counter()  # FIFO groups the pipes sent to (demo)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalAws:
@@ -88,6 +90,7 @@ class LocalAws:
     def create_stack(self) -> None:
         resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
         self._stream_positions = {}
+        self.message_groups.clear()
         self.state_machines = sfn.create_state_machines(self.session(), resolver,
                                                         self.template_path.parent)
         if self.router is not None:
@@ -428,6 +431,7 @@ class LocalAws:
                 if not patterns or any(p.matches_event(record) for p in patterns):
                     params = {k: _dynamic(str(v), record) for k, v in pipe.target_sqs.items()}
                     sqs.send_message(QueueUrl=pipe.target_url, MessageBody=m["Body"], **params)
+                    self.message_groups[params.get("MessageGroupId", "")] += 1
             except (KeyError, ValueError):
                 sqs.change_message_visibility(QueueUrl=pipe.source_url,
                                               ReceiptHandle=m["ReceiptHandle"],
