@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 import pytest
 from dialogue.local import readback
-from dialogue.local.runtime import TEMPLATE, LocalAws, _dynamic
+from dialogue.local.relays import dynamic
+from dialogue.local.runtime import TEMPLATE, LocalAws
 from dialogue.local.template import load
 from moto import mock_aws
 
@@ -59,13 +60,13 @@ def test_no_rule_target_in_the_template_relies_on_a_path_in_its_message_group() 
 
 def test_a_pipes_dynamic_body_path_is_read_from_a_json_body_and_a_static_one_is_kept() -> None:
     record = {"body": json.dumps({"group": "c#lea", "event": {"id": "e-1"}})}
-    assert _dynamic("$.body.group", record) == "c#lea"
-    assert _dynamic("$.body.event.id", record) == "e-1"
-    assert _dynamic("events", record) == "events"  # not a path: literal
+    assert dynamic("$.body.group", record) == "c#lea"
+    assert dynamic("$.body.event.id", record) == "e-1"
+    assert dynamic("events", record) == "events"  # not a path: literal
     with pytest.raises(KeyError):  # nothing there: the message is not sent, it is retried
-        _dynamic("$.body.missing", record)
+        dynamic("$.body.missing", record)
     with pytest.raises(ValueError):  # a body that is not JSON has no keys to read
-        _dynamic("$.body.group", {"body": "plain text"})
+        dynamic("$.body.group", {"body": "plain text"})
 
 
 def test_put_events_to_a_bus_with_no_matching_rule_succeeds_and_delivers_nothing() -> None:
