@@ -46,7 +46,7 @@ lint: $(STAMP)
 
 # The committed JSON Schemas, for editors; a test fails when they drift from the models.
 schema: $(STAMP)
-	for kind in activity segment event; do $(BIN)/dialogue schema $$kind > docs/schema/$$kind.schema.json; done
+	for kind in activity segment event outcome; do $(BIN)/dialogue schema $$kind > docs/schema/$$kind.schema.json; done
 
 serve: $(STAMP)
 	$(BIN)/dialogue serve --activities examples/activities --segments examples/segments

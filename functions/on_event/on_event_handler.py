@@ -10,6 +10,7 @@ dead-letter queue alone, with its reason, and they go on.
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from dialogue import bootstrap
+from dialogue.model.routing import event_of_message
 from dialogue.observability import logger, metrics
 
 processor = SqsFifoPartialProcessor(model=SqsRecordModel, skip_group_on_error=True)
@@ -17,8 +18,8 @@ processor = SqsFifoPartialProcessor(model=SqsRecordModel, skip_group_on_error=Tr
 
 def record_handler(record: SqsRecordModel) -> str:
     return bootstrap.event_records().process(
-        record.body, record.messageId, int(record.attributes.ApproximateReceiveCount),
-        record.attributes.MessageGroupId)
+        event_of_message(record.body), record.messageId,
+        int(record.attributes.ApproximateReceiveCount), record.attributes.MessageGroupId)
 
 
 @logger.inject_lambda_context

@@ -23,6 +23,7 @@ from dialogue.engine.checks import load_catalog
 from dialogue.local import cli, readback
 from dialogue.local.demo import SimulatedClock
 from dialogue.local.stepfunctions import function_name
+from dialogue.model.outcomes import OUTCOMES
 
 from tests.e2e.conftest import EXAMPLES, NOW, Shop, example
 
@@ -133,13 +134,8 @@ def segment_events(shop: Shop) -> list[tuple[str, str, str]]:
         if kind not in ("SegmentEntered", "SegmentLeft"):
             continue
         assert event["source"] == "dialogue"
-        record = event["detail"]["dynamodb"]
-        image = record.get("NewImage") or {}
-        if kind == "SegmentEntered":
-            segment, customer = image["segment"]["S"], image["subject"]["S"]
-        else:  # the deleted member row: its key SEGMENT#<segment>#<shard> / <customer>
-            segment = record["Keys"]["pk"]["S"].split("#")[1]
-            customer = record["Keys"]["sk"]["S"]
+        detail = OUTCOMES[kind].model_validate(event["detail"])  # the documented, flat detail
+        segment, customer = event["detail"]["segment"], detail.customer
         out.append((kind, segment, customer.removeprefix("customer:")))
     return sorted(out)
 

@@ -121,11 +121,11 @@ def test_a_job_delivered_twice_by_the_queue_sends_one_email(shop: Shop, tmp_path
     register(shop, "jonas")
     shop.publish("OrderPlaced", "jonas", **ORDER)
     # Take the job off the queue before send_message sees it, and put it there twice.
+    shop.aws.pump_pipes()
     for function in shop.aws.s.functions:
         if function.logical == "OnEventFunction":
             shop.aws._poll(function)
-    for stream in {pipe.stream_arn for pipe in shop.aws.s.pipes}:
-        shop.aws._relay(stream)
+    shop.aws.relay_streams()
     [message] = readback.take_queue(shop.aws, "MessagesQueue")
     sqs, url = shop.aws.client("sqs"), shop.aws.s.queue_url("MessagesQueue")
     sqs.send_message(QueueUrl=url, MessageBody=message["Body"])

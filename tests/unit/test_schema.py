@@ -9,7 +9,7 @@ from dialogue.local.cli import schema
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schema"
 
 
-@pytest.mark.parametrize("kind", ["activity", "segment", "event"])
+@pytest.mark.parametrize("kind", ["activity", "segment", "event", "outcome"])
 def test_committed_schema_matches_the_models(kind: str) -> None:
     committed = json.loads((SCHEMAS / f"{kind}.schema.json").read_text())
     assert committed == schema(kind), f"run `make schema` and commit docs/schema/{kind}.schema.json"

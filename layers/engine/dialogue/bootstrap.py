@@ -13,6 +13,7 @@ from dialogue.services import EventService
 from dialogue.settings import SendSettings, Settings
 
 if TYPE_CHECKING:
+    from dialogue.aws.dispatch import StreamDispatcher
     from dialogue.delivery.reconcile import ReconcileService
     from dialogue.delivery.service import DeliveryService, ReleaseService, SuppressionService
     from dialogue.services import (
@@ -316,6 +317,23 @@ def _build_arm_service() -> ArmService:
     return ArmService(StepFunctionsWaker(boto3.client("stepfunctions"),
                                          need("WAKE_STATE_MACHINE_ARN"), int(need("TIMER_SHARDS"))),
                       _ClockProxy(), count)
+
+
+def dispatcher() -> StreamDispatcher:
+    return _once("dispatch", _build_dispatcher)  # type: ignore[no-any-return]
+
+
+def _build_dispatcher() -> StreamDispatcher:
+    import boto3
+
+    from dialogue.aws.dispatch import StreamDispatcher
+    from dialogue.observability import count
+    from dialogue.settings import _needs
+
+    need = _needs(os.environ)
+    return StreamDispatcher(boto3.client("sqs"), boto3.client("events"),
+                            need("MESSAGES_QUEUE_URL"), need("TIMERS_QUEUE_URL"),
+                            need("EVENT_BUS_NAME"), count)
 
 
 def daily_check() -> DailyCheck:

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shop-url", default="https://shop.example")
 
     p = sub.add_parser("schema", help="print the JSON Schema of a document kind")
-    p.add_argument("kind", nargs="?", default="activity", choices=["activity", "segment", "event"])
+    p.add_argument("kind", nargs="?", default="activity",
+                   choices=["activity", "segment", "event", "outcome"])
 
     for name, text in (("demo", "replay example events on embedded AWS and report"),
                        ("serve", "run embedded AWS until interrupted; put_events to its endpoint")):
@@ -251,12 +252,15 @@ def _documents(folder: Path) -> list[Path]:
 def schema(kind: str) -> dict[str, object]:
     from dialogue.model.activity import Activity
     from dialogue.model.events import EVENTS
+    from dialogue.model.outcomes import schema as outcome_schema
     from dialogue.model.segment import Segment
 
     if kind == "activity":
         return Activity.model_json_schema(mode="validation")
     if kind == "segment":
         return Segment.model_json_schema(mode="validation")
+    if kind == "outcome":
+        return outcome_schema()
     return {"title": "Shop events", "oneOf": [m.model_json_schema(by_alias=True)
                                                for m in EVENTS.values()]}
 

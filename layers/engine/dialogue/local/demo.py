@@ -151,6 +151,11 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
     kinds = Counter(o["detail-type"] for o in outcomes)
     print("OUTCOME EVENTS on the bus for the shop: "
           + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"))
+    if outcomes:
+        print(f"  e.g. {outcomes[0]['detail-type']}: {json.dumps(outcomes[0]['detail'])[:150]}")
+    groups = aws.message_groups
+    print(f"ORDERING: {sum(groups.values())} events in {len(groups)} FIFO message groups "
+          f"(c#customer, g#guest), each group in order, the groups in parallel")
     rejected = readback.rejected_events(aws)
     print(f"\nREJECTED EVENTS (kept in the events dead-letter queue, with why): {len(rejected)}")
     for body, reason in rejected:

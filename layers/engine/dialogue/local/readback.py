@@ -10,6 +10,7 @@ from dialogue.aws.dynamo import state_from_item
 from dialogue.local.runtime import LocalAws
 from dialogue.local.template import ACCOUNT, REGION
 from dialogue.model.customer import CustomerState
+from dialogue.model.routing import event_of_message
 
 
 def _items(aws: LocalAws, prefix: str, table_logical: str = "Table") -> list[dict[str, Any]]:
@@ -66,7 +67,8 @@ def take_queue(aws: LocalAws, logical: str, url: str = "") -> list[dict[str, Any
     out: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                       MessageAttributeNames=["All"]).get("Messages", [])
+                                       MessageAttributeNames=["All"],
+                                       MessageSystemAttributeNames=["All"]).get("Messages", [])
         if not messages:
             return out
         for m in messages:
@@ -102,10 +104,14 @@ def sent_sms(aws: LocalAws) -> list[tuple[str, str]]:
 
 
 def outcome_events(aws: LocalAws) -> list[dict[str, Any]]:
-    """MessageSent / MessageSuppressed / CouponIssued, as the shop's rule would receive them."""
+    """CouponIssued, MessageSent, MessageSuppressed, SegmentEntered, SegmentLeft, as the shop's
+    rule would receive them (flat `detail`: dialogue.model.outcomes)."""
     return [json.loads(m["Body"]) for m in take_queue(aws, "", aws.outcomes_tap_url)]
 
 
 def rejected_events(aws: LocalAws) -> list[tuple[dict[str, Any], str]]:
-    return [(json.loads(m["Body"]), m.get("MessageAttributes", {}).get("reason", {})
-             .get("StringValue", "")) for m in take_queue(aws, "EventsDeadLetterQueue")]
+    """Events kept on the events DLQ: rejected by on_event (with the reason), or dead-lettered
+    by the queue's redrive after five failed attempts (no reason: see the logs)."""
+    return [(json.loads(event_of_message(m["Body"])), m.get("MessageAttributes", {})
+             .get("reason", {}).get("StringValue", ""))
+            for m in take_queue(aws, "EventsDeadLetterQueue")]

@@ -1,5 +1,6 @@
 """LocalAws: a moto server started and stopped by this process, the template's stack on it, and
-the deliveries AWS would make (SQS → Lambda, DynamoDB stream → Pipe → SQS) done in-process."""
+the deliveries AWS would make (SQS → Lambda, SQS → Pipe → SQS FIFO, DynamoDB stream → Lambda)
+done in-process, as AWS documents them (docs/aws-behaviours.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import sys
 import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from dialogue import bootstrap
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
+from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
 from dialogue.local.template import ACCOUNT, REGION, Resolver, load
 from dialogue.settings import BadSetting
 
@@ -58,7 +61,7 @@ class LocalAws:
         self.state_machines: dict[str, str] = {}
         self._clients: dict[str, Any] = {}
         self._environ: dict[str, str] | None = None
-        self._stream_positions: dict[str, dict[str, str]] = {}  # stream → shard → last read
+        self.relays = Relays(self)  # what AWS moves between resources and moto does not
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalAws:
@@ -75,6 +78,7 @@ class LocalAws:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         _serialise_dynamodb_writes()
+        rule_input_as_aws_sends_it()
         sfn.enable_execution(self.endpoint)  # before any function or state machine exists
         self.waits.install()
         self.router = sfn.route_lambda_invokes(self.call_function)
@@ -87,7 +91,7 @@ class LocalAws:
 
     def create_stack(self) -> None:
         resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
-        self._stream_positions = {}
+        self.relays = Relays(self)
         self.state_machines = sfn.create_state_machines(self.session(), resolver,
                                                         self.template_path.parent)
         if self.router is not None:
@@ -189,15 +193,36 @@ class LocalAws:
 
     # --- deliveries --------------------------------------------------------------------------
     def drain(self, max_rounds: int = 1000) -> int:
-        """Deliver until every queue with a consumer and every pipe is empty."""
+        """Deliver until every queue with a consumer, every pipe and every stream is empty."""
         total = 0
         for _ in range(max_rounds):
-            moved = sum(self._poll(f) for f in self.s.functions if f.queue_url)
-            moved += sum(self._relay(arn) for arn in {p.stream_arn for p in self.s.pipes})
+            moved = self.step()
             total += moved
             if not moved:
                 return total
         raise RuntimeError(f"still delivering after {max_rounds} rounds")
+
+    def step(self) -> int:
+        """One round of deliveries: each consumed queue polled once (one batch), each pipe and
+        stream relayed. Returns how many messages or records moved."""
+        moved = sum(self._poll(f) for f in self.s.functions if f.queue_url)
+        return moved + self.pump_pipes() + self.relay_streams()
+
+    def relay_streams(self) -> int:
+        """Read each table stream once and hand its new records to their readers."""
+        streams = {p.stream_arn for p in self.s.pipes if p.stream_arn} | {
+            f.stream.stream_arn for f in self.s.functions if f.stream}
+        return sum(self.relays.stream(arn) for arn in sorted(streams))
+
+    def pump_pipes(self) -> int:
+        """Move one batch through each pipe with an SQS source (EventsPipe: the shop's events
+        into their FIFO message groups)."""
+        return sum(self.relays.pump(p) for p in self.s.pipes if p.source_url)
+
+    @property
+    def message_groups(self) -> Counter[str]:
+        """FIFO message groups the pipes sent to since the stack was created, with counts."""
+        return self.relays.message_groups
 
     def run_schedules(self) -> int:
         """Run every function the template puts on a rate() schedule once (moto never fires
@@ -293,49 +318,6 @@ class LocalAws:
             return {r["messageId"] for r in event["Records"]}
         return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
 
-    def _relay(self, stream_arn: str) -> int:
-        """Read a table stream once and hand each record to every pipe whose filter it passes
-        (each pipe keeps its own position on AWS; here they advance together). The position is
-        kept as the last sequence number read: moto replaces a table's stream shard when it
-        rolls a cancelled transaction back, so an iterator kept across calls would go stale."""
-        from moto.events.models import EventPattern
-
-        streams = self.client("dynamodbstreams")
-        pipes = [(p, [EventPattern.load(x) for x in p.patterns])
-                 for p in self.s.pipes if p.stream_arn == stream_arn]
-        read = self._stream_positions.setdefault(stream_arn, {})
-        moved = 0
-        for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            after = read.get(shard_id)
-            iterator = streams.get_shard_iterator(
-                StreamArn=stream_arn, ShardId=shard_id,
-                **({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-                   if after else {"ShardIteratorType": "TRIM_HORIZON"}))["ShardIterator"]
-            while iterator:
-                page = streams.get_records(ShardIterator=iterator)
-                records = page.get("Records", [])
-                for record in records:
-                    read[shard_id] = record["dynamodb"]["SequenceNumber"]
-                    plain = json.loads(stacks.record_json(record))
-                    for pipe, patterns in pipes:
-                        if not patterns or any(p.matches_event(plain) for p in patterns):
-                            self._deliver(pipe, plain)
-                            moved += 1
-                iterator = page.get("NextShardIterator") if records else None
-        return moved
-
-    def _deliver(self, pipe: stacks.Pipe, record: dict[str, Any]) -> None:
-        if pipe.target_url is not None:
-            self.client("sqs").send_message(QueueUrl=pipe.target_url,
-                                            MessageBody=json.dumps(record))
-            return
-        self.client("events").put_events(Entries=[{
-            "EventBusName": pipe.target_bus, "Source": pipe.source or "pipe",
-            "DetailType": _dynamic(pipe.detail_type or "", record), "Detail": json.dumps(record),
-        }])
-
-
 _DYNAMODB_WRITES = threading.RLock()
 
 
@@ -358,16 +340,6 @@ def _serialise_dynamodb_writes() -> None:
 
         serialised._serialised = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, serialised)
-
-
-def _dynamic(value: str, record: dict[str, Any]) -> str:
-    """A Pipes dynamic path parameter ("$.a.b") read from the record; other values as they are."""
-    if not value.startswith("$."):
-        return value
-    node: Any = record
-    for part in value[2:].split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return str(node)
 
 
 def _free_port() -> int:

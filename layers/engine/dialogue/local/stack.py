@@ -2,16 +2,17 @@
 
 Supported locally: SQS queues, DynamoDB tables, S3 buckets, SES configuration sets, Secrets
 Manager secrets (generated, as GenerateSecretString does), event buses and rules (moto delivers
-rule → SQS itself), SAM functions with an SQS event source (invoked in-process by the runtime),
-and EventBridge Pipes from a DynamoDB stream to SQS or to a bus (relayed by the runtime, as moto
-has none). Resources whose Condition is false are not created.
+rule → SQS itself), SAM functions with an SQS or a DynamoDB stream event source (invoked
+in-process by the runtime), and EventBridge Pipes from an SQS queue or a DynamoDB stream to SQS or
+to a bus (relayed by the runtime, as moto has none). Resources whose Condition is false are not
+created. What AWS does that moto does not, and how the runtime matches it: docs/aws-behaviours.md.
 Everything else in the template (alarms, log groups, roles, policies, layers) has no local effect.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +30,33 @@ class Function:
     environment: dict[str, str]
     schedule: str | None = None  # "rate(15 minutes)": moto never fires it, the runtime does
     schedule_zone: str = "UTC"  # ScheduleV2's ScheduleExpressionTimezone
+    stream: StreamSource | None = None  # a DynamoDB stream event source mapping
+
+
+@dataclass
+class StreamSource:
+    """A DynamoDB event source mapping, as Lambda runs it (the runtime reads the stream)."""
+
+    stream_arn: str
+    patterns: list[str]  # FilterCriteria: records matching none are dropped, never invoked
+    max_retries: int  # MaximumRetryAttempts (-1: until the record expires)
+    on_failure_url: str  # DestinationConfig.OnFailure: an SQS queue, or ""
+    report_failures: bool  # FunctionResponseTypes: ReportBatchItemFailures
 
 
 @dataclass
 class Pipe:
     logical: str
-    stream_arn: str
+    stream_arn: str  # a DynamoDB stream source, or "" for
+    source_url: str  # an SQS queue source (its URL and ARN)
     patterns: list[str]
-    target_url: str | None  # an SQS queue, or
+    target_url: str | None  # an SQS queue (with SqsQueueParameters in target_sqs), or
     target_bus: str | None  # an event bus, with
     source: str | None  # its Source and
     detail_type: str | None  # DetailType (a "$.path" is read from the record)
+    target_sqs: dict[str, str] = field(default_factory=dict)
+    source_arn: str = ""
+    batch_size: int = 10
 
 
 @dataclass
@@ -150,18 +167,32 @@ def _rule(events: Any, resolver: Resolver, logical: str) -> None:
 
 def _pipe(resolver: Resolver, logical: str) -> Pipe:
     props = resolver.resolve(resolver.resources[logical]["Properties"])
-    filters = props.get("SourceParameters", {}).get("FilterCriteria", {}).get("Filters", [])
+    source_params = props.get("SourceParameters", {})
+    filters = source_params.get("FilterCriteria", {}).get("Filters", [])
     target_arn: str = props["Target"]
     patterns = [as_json_string(f["Pattern"]) for f in filters]
-    queue = next((q for q, spec in resolver.resources.items()
-                  if spec["Type"] == "AWS::SQS::Queue"
-                  and resolver.get_att(q, "Arn") == target_arn), None)
+    source_queue = _queue_of(resolver, props["Source"])
+    stream_arn = "" if source_queue else props["Source"]
+    source_url = resolver.ref(source_queue) if source_queue else ""
+    batch = (source_params.get("SqsQueueParameters") or
+             source_params.get("DynamoDBStreamParameters") or {}).get("BatchSize", 10)
+    queue = _queue_of(resolver, target_arn)
+    params = props.get("TargetParameters", {})
     if queue is not None:
-        return Pipe(logical, props["Source"], patterns, resolver.ref(queue), None, None, None)
+        return Pipe(logical, stream_arn, source_url, patterns, resolver.ref(queue), None, None,
+                    None, target_sqs=dict(params.get("SqsQueueParameters", {})),
+                    source_arn=props["Source"], batch_size=int(batch))
     bus = target_arn.rsplit("/", 1)[-1]
-    params = props.get("TargetParameters", {}).get("EventBridgeEventBusParameters", {})
-    return Pipe(logical, props["Source"], patterns, None, bus, params.get("Source"),
-                params.get("DetailType"))
+    bus_params = params.get("EventBridgeEventBusParameters", {})
+    return Pipe(logical, stream_arn, source_url, patterns, None, bus, bus_params.get("Source"),
+                bus_params.get("DetailType"), source_arn=props["Source"], batch_size=int(batch))
+
+
+def _queue_of(resolver: Resolver, arn: str) -> str | None:
+    """The logical id of the template's queue with this ARN (None: not a queue)."""
+    return next((q for q, spec in resolver.resources.items()
+                 if spec["Type"] == "AWS::SQS::Queue" and resolver.get_att(q, "Arn") == arn),
+                None)
 
 
 def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Function]:
@@ -186,6 +217,9 @@ def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Fun
                 schedule=schedule.get("Schedule") or schedule.get("ScheduleExpression"),
                 schedule_zone=schedule.get("ScheduleExpressionTimezone", "UTC")))
             continue
+        if source.get("Type") == "DynamoDB":
+            out.append(_stream_function(resolver, logical, template_dir, env, source))
+            continue
         if source.get("Type") != "SQS":
             continue
         queue_arn = resolver.resolve(source["Properties"]["Queue"])
@@ -197,6 +231,25 @@ def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Fun
             batch_size=int(source["Properties"].get("BatchSize", 10)),
             environment={k: str(v) for k, v in env.items()}))
     return out
+
+
+def _stream_function(resolver: Resolver, logical: str, template_dir: Path, env: dict[str, Any],
+                     source: dict[str, Any]) -> Function:
+    props = resolver.resources[logical]["Properties"]
+    mapping = resolver.resolve(source["Properties"])
+    filters = mapping.get("FilterCriteria", {}).get("Filters", [])
+    failure = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
+    failure_queue = _queue_of(resolver, failure) if failure else None
+    return Function(
+        logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
+        handler=props["Handler"], queue_url="", queue_arn="",
+        batch_size=int(mapping.get("BatchSize", 100)),
+        environment={k: str(v) for k, v in env.items()},
+        stream=StreamSource(
+            stream_arn=mapping["Stream"], patterns=[as_json_string(f["Pattern"]) for f in filters],
+            max_retries=int(mapping.get("MaximumRetryAttempts", -1)),
+            on_failure_url=resolver.ref(failure_queue) if failure_queue else "",
+            report_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])))
 
 
 def record_json(record: dict[str, Any]) -> str:

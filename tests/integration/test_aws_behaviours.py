@@ -1,0 +1,149 @@
+"""AWS behaviours the product relies on that moto does not enforce (or does differently), each
+checked against the local runtime or the template. The list, with the AWS documentation each
+comes from: docs/aws-behaviours.md (keep the two in step)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from dialogue.local import readback
+from dialogue.local.relays import dynamic
+from dialogue.local.runtime import TEMPLATE, LocalAws
+from dialogue.local.template import load
+from moto import mock_aws
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[LocalAws]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    aws = LocalAws(stack_name="behaviours").start()
+    yield aws
+    aws.stop()
+
+
+def _queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, arn["Attributes"]["QueueArn"]
+
+
+def test_a_rule_targets_static_message_group_id_stays_literal() -> None:
+    """EventBridge SqsParameters.MessageGroupId is a plain string: no path is read."""
+    with mock_aws():
+        sqs, events = boto3.client("sqs", REGION), boto3.client("events", REGION)
+        url, arn = _queue(sqs, "q.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["shop"]}))
+        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn, "SqsParameters": {
+            "MessageGroupId": "$.detail.customer_id"}}])
+        events.put_events(Entries=[{"Source": "shop", "DetailType": "X",
+                                    "Detail": json.dumps({"customer_id": "lea"})}])
+        [message] = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])[
+            "Messages"]
+    assert message["Attributes"]["MessageGroupId"] == "$.detail.customer_id"
+
+
+def test_no_rule_target_in_the_template_relies_on_a_path_in_its_message_group() -> None:
+    for logical, spec in load(TEMPLATE)["Resources"].items():
+        if spec["Type"] != "AWS::Events::Rule":
+            continue
+        for target in spec["Properties"].get("Targets", []):
+            group = target.get("SqsParameters", {}).get("MessageGroupId", "")
+            assert not str(group).startswith("$"), f"{logical}: {group} would stay literal"
+
+
+def test_a_pipes_dynamic_body_path_is_read_from_a_json_body_and_a_static_one_is_kept() -> None:
+    record = {"body": json.dumps({"group": "c#lea", "event": {"id": "e-1"}})}
+    assert dynamic("$.body.group", record) == "c#lea"
+    assert dynamic("$.body.event.id", record) == "e-1"
+    assert dynamic("events", record) == "events"  # not a path: literal
+    with pytest.raises(KeyError):  # nothing there: the message is not sent, it is retried
+        dynamic("$.body.missing", record)
+    with pytest.raises(ValueError):  # a body that is not JSON has no keys to read
+        dynamic("$.body.group", {"body": "plain text"})
+
+
+def test_put_events_to_a_bus_with_no_matching_rule_succeeds_and_delivers_nothing() -> None:
+    """Why docs/events.md publishes to the stack's bus: the default bus accepts and drops."""
+    with mock_aws():
+        sqs, events = boto3.client("sqs", REGION), boto3.client("events", REGION)
+        url, arn = _queue(sqs, "q")
+        events.create_event_bus(Name="shop")
+        events.put_rule(Name="r", EventBusName="shop", EventPattern='{"source": ["shop"]}')
+        events.put_targets(Rule="r", EventBusName="shop", Targets=[{"Id": "q", "Arn": arn}])
+        result = events.put_events(Entries=[{"Source": "shop", "DetailType": "OrderPlaced",
+                                             "Detail": "{}"}])  # no EventBusName: default
+        assert result["FailedEntryCount"] == 0
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+def test_at_most_two_readers_per_table_stream() -> None:
+    """DynamoDB throttles more than two processes reading one stream shard."""
+    readers: dict[str, list[str]] = {}
+    for logical, spec in load(TEMPLATE)["Resources"].items():
+        props = spec.get("Properties", {})
+        if spec["Type"] == "AWS::Pipes::Pipe" and "StreamArn" in json.dumps(props["Source"]):
+            readers.setdefault(json.dumps(props["Source"]), []).append(logical)
+        for source in props.get("Events", {}).values() if "Events" in props else []:
+            if source.get("Type") in ("DynamoDB", "Kinesis"):
+                readers.setdefault(json.dumps(source["Properties"]["Stream"]), []).append(logical)
+    assert readers and all(len(r) <= 2 for r in readers.values()), readers
+
+
+def test_a_rule_inserts_the_event_as_published(local_aws: LocalAws) -> None:
+    """`<aws.events.event.json>` is the event as EventBridge delivers it: ISO `time`, no extra
+    key (moto's own has an epoch `time` and an `ingestion-time`; the runtime corrects it)."""
+    local_aws.reset()
+    local_aws.put_events([{"source": "shop", "detail-type": "ProductViewed", "time":
+                           "2026-12-04T18:00:00Z", "detail": {"customer_id": "lea"}}])
+    [message] = readback.take_queue(local_aws, "IngestQueue")
+    body = json.loads(message["Body"])
+    assert body["group"] == "c#lea"
+    assert body["event"]["time"] == "2026-12-04T18:00:00Z"
+    assert set(body["event"]) == {"version", "id", "detail-type", "source", "account", "time",
+                                  "region", "resources", "detail"}
+
+
+def test_the_stream_mapping_invokes_only_for_rows_its_filter_passes(local_aws: LocalAws) -> None:
+    local_aws.reset()
+    ddb, table = local_aws.client("dynamodb"), local_aws.s.name("Table")
+    local_aws.relay_streams()
+    before = local_aws.invocations
+    ddb.put_item(TableName=table, Item={"pk": {"S": "RFM#1"}, "sk": {"S": "HIST"}})
+    local_aws.relay_streams()
+    assert local_aws.invocations == before  # filtered out: Lambda is not invoked
+
+    ddb.put_item(TableName=table, Item={"pk": {"S": "TIMER#b#0"}, "sk": {"S": "k"},
+                                        "kind": {"S": "timer"}, "bucket": {"S": "b"}})
+    local_aws.relay_streams()
+    assert local_aws.invocations == before + 1
+    [timer] = readback.take_queue(local_aws, "TimersQueue")
+    assert json.loads(timer["Body"])["dynamodb"]["NewImage"]["bucket"] == {"S": "b"}
+
+
+def test_a_batch_still_failing_after_its_retries_is_named_on_the_failure_queue(
+        local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dialogue.aws.dispatch import StreamDispatcher
+
+    local_aws.reset()
+    local_aws.relay_streams()
+    monkeypatch.setattr(StreamDispatcher, "handle", lambda self, records: [
+        r["dynamodb"]["SequenceNumber"] for r in records])
+    before = local_aws.invocations
+    local_aws.client("dynamodb").put_item(
+        TableName=local_aws.s.name("Table"),
+        Item={"pk": {"S": "TIMER#b#0"}, "sk": {"S": "k"}, "kind": {"S": "timer"},
+              "bucket": {"S": "b"}})
+    local_aws.relay_streams()
+
+    assert local_aws.invocations - before == 1 + 10  # MaximumRetryAttempts: 10
+    [failure] = readback.take_queue(local_aws, "OutboxDeadLetterQueue")
+    info = json.loads(failure["Body"])["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1
+    assert info["streamArn"] == local_aws.s.resolver.get_att("Table", "StreamArn")
