@@ -335,10 +335,13 @@ class LocalAws:
 def _serialise_dynamodb_writes() -> None:
     """One DynamoDB request at a time, and transactions rolled back item by item rather than by
     moto's whole-table copies (local/dynamodb_transactions.py): concurrent writers (the wake and
-    daily workers' threads) behave as on AWS, at a cost that does not grow with the tables."""
-    from dialogue.local import dynamodb_transactions
+    daily workers' threads) behave as on AWS, at a cost that does not grow with the tables.
+    Stream records, shard iterators and deleted receipt handles are released as on AWS
+    (local/retention.py), so memory does not grow with the events."""
+    from dialogue.local import dynamodb_transactions, retention
 
     dynamodb_transactions.install()
+    retention.install()
 
 
 def _dynamic(value: str, record: dict[str, Any]) -> str:
