@@ -49,7 +49,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
 def orders(aws: LocalAws, customers: int, each: int) -> None:
     """`each` orders per customer (a registration first), published and delivered."""
     events, bus = aws.client("events"), aws.s.name("EventBus")
-    for c in range(customers):
+    for _ in range(customers):
         who = f"r{uuid.uuid4().hex[:8]}"
         entries = [("CustomerRegistered", {"profile": {"email": f"{who}@example.com"},
                                            "consent": {"email": True}})]
