@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import json
 import logging
+import resource
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +34,7 @@ from workload import EventMaker, customer_state, utc_now
 CUSTOMERS = 10_000
 EVENTS = 600  # timed with the journal's rollback
 MOTO_EVENTS = 100  # timed with moto's rollback (slow: fewer)
+MEMORY_EVENTS = 200  # traced (tracemalloc slows them: not timed)
 BATCH = 50  # published, then drained, as a shop's traffic arrives
 
 
@@ -39,6 +43,8 @@ class Result:
     customers: int
     fill_seconds: float
     journal: Run  # the item-by-item rollback
+    retained: dict[str, int]  # what moto holds after the run (local/retention.py bounds it)
+    growth: float = 0.0  # bytes still allocated per event after MEMORY_EVENTS more (tracemalloc)
     moto: Run | None = None  # moto's own
 
 
@@ -124,6 +130,37 @@ def _use_moto_rollback(on: bool) -> None:
     _count_transactions()
 
 
+def retained() -> dict[str, int]:
+    """What moto holds that a run's events add to: stream records not yet released, shard
+    iterators, receipt handles of deleted messages, messages still queued."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+    from moto.sqs.models import sqs_backends
+
+    tables = dynamodb_backends[ACCOUNT][REGION].tables.values()
+    queues = sqs_backends[ACCOUNT][REGION].queues.values()
+    return {
+        "stream records": sum(len(t.stream_shard.items) for t in tables if t.stream_shard),
+        "shard iterators": len(dynamodbstreams_backends[ACCOUNT][REGION].shard_iterators),
+        "deleted receipt handles": sum(len(q.deleted_messages) for q in queues),
+        "queued messages": sum(len(q._messages) for q in queues),
+    }
+
+
+def _growth_per_event(aws: LocalAws, stream: list[dict[str, Any]]) -> float:
+    """Bytes allocated during the events and still held after them (tracemalloc, after a
+    collection): what a longer run would accumulate per event."""
+    tracemalloc.start(1)
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        _timed(aws, stream)
+        gc.collect()
+        return (tracemalloc.get_traced_memory()[0] - before) / len(stream)
+    finally:
+        tracemalloc.stop()
+
+
 def measure(customers: int = CUSTOMERS, events: int = EVENTS,
             moto_events: int = MOTO_EVENTS) -> Result:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -143,7 +180,9 @@ def measure(customers: int = CUSTOMERS, events: int = EVENTS,
             maker = EventMaker(seed=2026, start=utc_now() - timedelta(hours=6))
             _use_moto_rollback(False)
             _timed(aws, maker.stream(BATCH, customers))  # warm-up: imports, catalog load
-            result = Result(customers, fill_seconds, _timed(aws, maker.stream(events, customers)))
+            result = Result(customers, fill_seconds, _timed(aws, maker.stream(events, customers)),
+                            retained())
+            result.growth = _growth_per_event(aws, maker.stream(MEMORY_EVENTS, customers))
             if moto_events:
                 _use_moto_rollback(True)
                 try:
@@ -162,12 +201,19 @@ def report(r: Result) -> None:
           f"put_events + drain, {BATCH} at a time")
     print(f"   events per second: {j.rate:.1f}   ({j.seconds:.1f} s; {j.cpu_ms:.0f} ms CPU per "
           f"event; {j.transactions} transactions; item-by-item rollback)")
+    print(f"   memory kept per event: {r.growth / 1024:.1f} KiB (tracemalloc, {MEMORY_EVENTS} more "
+          f"events); peak RSS {_peak_rss_mb():.0f} MB; moto holds after the run: "
+          + ", ".join(f"{k} {n:,}" for k, n in r.retained.items()))
     if r.moto is not None:
         m = r.moto
         print(f"   with moto's own rollback (each touched table copied per item), {m.events} "
               f"events: {m.rate:.2f} events per second ({m.seconds:.1f} s; {m.cpu_ms:.0f} ms CPU "
               f"per event; {m.transactions} transactions): {m.cpu_ms / j.cpu_ms:.1f}x the CPU "
               "per event")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def main() -> None:
