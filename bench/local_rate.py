@@ -18,7 +18,7 @@ import resource
 import tempfile
 import time
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from workload import EventMaker, customer_state, utc_now
 CUSTOMERS = 10_000
 EVENTS = 600  # timed with the journal's rollback
 MOTO_EVENTS = 100  # timed with moto's rollback (slow: fewer)
-MEMORY_EVENTS = 200  # traced (tracemalloc slows them: not timed)
+MEMORY_EVENTS = 300  # traced (tracemalloc slows them: not timed)
 BATCH = 50  # published, then drained, as a shop's traffic arrives
 
 
@@ -45,6 +45,7 @@ class Result:
     journal: Run  # the item-by-item rollback
     retained: dict[str, int]  # what moto holds after the run (local/retention.py bounds it)
     growth: float = 0.0  # bytes still allocated per event after MEMORY_EVENTS more (tracemalloc)
+    holders: list[str] = field(default_factory=list)  # the files holding most of it
     moto: Run | None = None  # moto's own
 
 
@@ -147,18 +148,32 @@ def retained() -> dict[str, int]:
     }
 
 
-def _growth_per_event(aws: LocalAws, stream: list[dict[str, Any]]) -> float:
-    """Bytes allocated during the events and still held after them (tracemalloc, after a
-    collection): what a longer run would accumulate per event."""
+def _growth_per_event(aws: LocalAws, stream: list[dict[str, Any]]) -> tuple[float, list[str]]:
+    """Bytes allocated during the second half of `stream` and still held after it
+    (tracemalloc, after a collection; the first half warms what is allocated once), per event,
+    and the source files holding the most of it."""
+    half = len(stream) // 2
     tracemalloc.start(1)
     try:
+        _timed(aws, stream[:half])
         gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        _timed(aws, stream)
+        before = tracemalloc.take_snapshot()
+        _timed(aws, stream[half:])
         gc.collect()
-        return (tracemalloc.get_traced_memory()[0] - before) / len(stream)
+        diff = tracemalloc.take_snapshot().compare_to(before, "filename")
     finally:
         tracemalloc.stop()
+    events = len(stream) - half
+    top = [f"{_short(d.traceback[0].filename)} {d.size_diff / events / 1024:.1f}"
+           for d in sorted(diff, key=lambda d: -d.size_diff)[:4]]
+    return sum(d.size_diff for d in diff) / events, top
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "layers/engine/", "lib/python3.11/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
 
 
 def measure(customers: int = CUSTOMERS, events: int = EVENTS,
@@ -182,7 +197,8 @@ def measure(customers: int = CUSTOMERS, events: int = EVENTS,
             _timed(aws, maker.stream(BATCH, customers))  # warm-up: imports, catalog load
             result = Result(customers, fill_seconds, _timed(aws, maker.stream(events, customers)),
                             retained())
-            result.growth = _growth_per_event(aws, maker.stream(MEMORY_EVENTS, customers))
+            result.growth, result.holders = _growth_per_event(
+                aws, maker.stream(MEMORY_EVENTS, customers))
             if moto_events:
                 _use_moto_rollback(True)
                 try:
@@ -201,15 +217,23 @@ def report(r: Result) -> None:
           f"put_events + drain, {BATCH} at a time")
     print(f"   events per second: {j.rate:.1f}   ({j.seconds:.1f} s; {j.cpu_ms:.0f} ms CPU per "
           f"event; {j.transactions} transactions; item-by-item rollback)")
-    print(f"   memory kept per event: {r.growth / 1024:.1f} KiB (tracemalloc, {MEMORY_EVENTS} more "
-          f"events); peak RSS {_peak_rss_mb():.0f} MB; moto holds after the run: "
+    print(f"   memory kept per event: {r.growth / 1024:.1f} KiB (tracemalloc, the last "
+          f"{MEMORY_EVENTS // 2} of {MEMORY_EVENTS} more events; KiB per event by file: "
+          f"{', '.join(r.holders)}); peak RSS {_peak_rss_mb():.0f} MB")
+    print("   moto holds after the timed run: "
           + ", ".join(f"{k} {n:,}" for k, n in r.retained.items()))
     if r.moto is not None:
         m = r.moto
         print(f"   with moto's own rollback (each touched table copied per item), {m.events} "
               f"events: {m.rate:.2f} events per second ({m.seconds:.1f} s; {m.cpu_ms:.0f} ms CPU "
               f"per event; {m.transactions} transactions): {m.cpu_ms / j.cpu_ms:.1f}x the CPU "
-              "per event")
+              f"per event, {_extra_ms(m, j):.0f} ms more CPU per transaction")
+
+
+def _extra_ms(moto: Run, journal: Run) -> float:
+    """moto's extra CPU per transaction: its run's CPU beyond the journal's rate per event."""
+    extra = moto.cpu - journal.cpu / journal.events * moto.events
+    return 1000 * extra / moto.transactions if moto.transactions else 0.0
 
 
 def _peak_rss_mb() -> float:
