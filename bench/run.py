@@ -12,6 +12,8 @@
    DynamoDB), read units per customer of its scan, workers needed for 10 M in 15 minutes.
 7. Segments: evaluation rate of the shipped rule segments per core, the partition keys a
    5 M-member segment writes, read units per customer per daily run.
+8. The local runtime (embedded AWS): events per second at 10,000 customers, and against
+   moto's own transaction rollback.
 
 It reports and never asserts: a missed goal is printed as missed, with where the time goes.
 See docs/performance.md for what each figure means.
@@ -33,6 +35,7 @@ import delivery
 import delivery_faults
 import engine_cpu
 import imports
+import local_rate
 import segments
 import timers
 
@@ -207,6 +210,11 @@ def section_segments(base: daily.Base, day: daily.Result, members: int,
                     results)
 
 
+def section_local(customers: int) -> None:
+    print(f"8. The local runtime: events per second at {customers:,} customers (embedded AWS)")
+    local_rate.report(local_rate.measure(customers=customers))
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + ln for ln in text.splitlines())
 
@@ -226,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthetic customers for the daily check and segments (6, 7)")
     parser.add_argument("--members", type=int, default=segments.MEMBERS,
                         help="members of the large segment whose keys are counted (7)")
+    parser.add_argument("--local-customers", type=int, default=local_rate.CUSTOMERS,
+                        help="customers in the tables for the local runtime's rate (8)")
     parser.add_argument("--profile", action="store_true",
                         help="print the profiles even when the goals are met")
     args = parser.parse_args(argv)
@@ -249,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     base, day = section_daily(args.daily_customers, results)
     print()
     section_segments(base, day, args.members, results)
+    print()
+    section_local(args.local_customers)
     met = sum(results.values())
     print(f"\ngoals met: {met} of {len(results)}"
           + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))

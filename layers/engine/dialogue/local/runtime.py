@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import sys
-import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -318,28 +317,18 @@ class LocalAws:
             return {r["messageId"] for r in event["Records"]}
         return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
 
-_DYNAMODB_WRITES = threading.RLock()
 
 
 def _serialise_dynamodb_writes() -> None:
-    """moto rolls a cancelled transaction back by putting back a copy of the whole table taken
-    before it, which loses what other threads wrote meanwhile (DynamoDB isolates transactions
-    per item). The embedded AWS takes one DynamoDB write at a time, so concurrent writers (the
-    wake and daily workers' threads) behave as on AWS: conflicts are reported, nothing is lost."""
-    from moto.dynamodb.models import DynamoDBBackend
+    """One DynamoDB request at a time, and transactions rolled back item by item rather than by
+    moto's whole-table copies (local/dynamodb_transactions.py): concurrent writers (the wake and
+    daily workers' threads) behave as on AWS, at a cost that does not grow with the tables.
+    Stream records, shard iterators and deleted receipt handles are released as on AWS
+    (local/retention.py), so memory does not grow with the events."""
+    from dialogue.local import dynamodb_transactions, retention
 
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items",
-                 "batch_write_item"):
-        method = getattr(DynamoDBBackend, name)
-        if getattr(method, "_serialised", False):
-            continue
-
-        def serialised(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
-            with _DYNAMODB_WRITES:
-                return _method(self, *args, **kwargs)
-
-        serialised._serialised = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, serialised)
+    dynamodb_transactions.install()
+    retention.install()
 
 
 def _free_port() -> int:
