@@ -67,15 +67,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--function", default=os.environ.get("DIALOGUE_REFRESH_FUNCTION"),
                    help="the stack's RefreshFunctionName output (or DIALOGUE_REFRESH_FUNCTION)")
 
-    p = sub.add_parser("stats", help="segment statistics from a deployed (or served) stack")
-    p.add_argument("kind", choices=["segment"])
+    from dialogue.local.why import add_stack_options
+
+    p = sub.add_parser("stats", help="activity or segment statistics of a deployed (or served) "
+                       "stack")
+    p.add_argument("kind", choices=["segment", "activity"])
     p.add_argument("name")
-    p.add_argument("--table", default=os.environ.get("DIALOGUE_TABLE"),
-                   help="the stack's TableName output (or DIALOGUE_TABLE)")
-    p.add_argument("--shards", type=int, default=16, help="the stack's SegmentShards")
+    add_stack_options(p)
     p.add_argument("--days", type=int, default=30)
-    p.add_argument("--time-zone", default=os.environ.get("DIALOGUE_TIME_ZONE", "Europe/Paris"),
-                   help="the stack's TimeZone (or DIALOGUE_TIME_ZONE)")
+    p.add_argument("--json", action="store_true", help="activity: the statistics as JSON")
+    p.add_argument("--no-waiting", action="store_true",
+                   help="activity: skip who waits where (a scan of every customer's state)")
+
+    p = sub.add_parser("why", help="why a customer did (not) enter or get a message")
+    p.add_argument("customer", help="a customer id (or customer:ID / guest:ID)")
+    p.add_argument("activity", nargs="?", help="one activity id (default: every activity)")
+    add_stack_options(p)
 
     args = parser.parse_args(argv)
     from dialogue.local.inputs import UsageError
@@ -122,8 +129,16 @@ def _run(args: argparse.Namespace) -> int:
             return publish(args.folder, args.bucket, dry_run=args.dry_run, delete=args.delete)
         case "segments":
             return refresh_segments(args.names, args.function)
+        case "stats" if args.kind == "activity":
+            from dialogue.local.why import stats_activity
+
+            return stats_activity(args)
         case "stats":
-            return show_stats(args.name, args.table, args.shards, args.days, args.time_zone)
+            return show_stats(args)
+        case "why":
+            from dialogue.local.why import why
+
+            return why(args)
         case "serve":
             from dialogue.local.demo import serve
 
@@ -187,17 +202,18 @@ def refresh_segments(names: list[str], function: str | None) -> int:
     return 1 if answer.get("FunctionError") else 0
 
 
-def show_stats(segment: str, table: str | None, shards: int, days: int, zone: str) -> int:
+def show_stats(args: argparse.Namespace) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     import boto3
 
     from dialogue.aws.stats import segment_stats
+    from dialogue.local.why import stack_of
 
-    if not table:
-        print("--table (or DIALOGUE_TABLE) is needed", file=sys.stderr)
-        return 2
+    ref = stack_of(args, need_shards=True)
+    segment, table, shards, zone, days = (args.name, ref.table, ref.segment_shards,
+                                          ref.time_zone, args.days)
     today = datetime.now(ZoneInfo(zone)).date()
     stats = segment_stats(boto3.client("dynamodb"), table, segment, shards, today, days)
     print(f"segment {segment}: {stats['size']} members now")

@@ -1,0 +1,148 @@
+"""What a stack holds, read for marketers: `dialogue why`, `dialogue stats`, the HTML report.
+
+Reads only (queries, scans, batch gets) from a CLI or the demo, never from the event path: an
+event still costs one read and one write. A deployed stack is found by its CloudFormation name:
+its outputs name the tables and the catalog bucket, its parameters give the segment shard count
+and the shop's time zone (DescribeStacks returns both Outputs and Parameters:
+https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dialogue.aws import keys
+from dialogue.aws.dynamo import state_from_item
+from dialogue.engine.explain import Message
+from dialogue.model.activity import Activity
+from dialogue.model.customer import CustomerState
+
+if TYPE_CHECKING:
+    from dialogue.local.runtime import LocalAws
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """The names and settings of one stack that reading its statistics needs."""
+
+    table: str
+    customers_table: str
+    segment_shards: int
+    time_zone: str
+    catalog_bucket: str | None = None
+
+    @classmethod
+    def from_cloudformation(cls, cloudformation: Any, stack: str) -> StackRef:
+        described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+        params = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", ""))
+                  for p in described.get("Parameters", [])}
+        missing = [k for k in ("TableName", "CustomersTableName") if k not in outputs]
+        if missing or "SegmentShards" not in params:
+            raise LookupError(f"stack {stack}: no {', '.join(missing or ['SegmentShards'])} "
+                              "(is it a dialogue stack?)")
+        return cls(outputs["TableName"], outputs["CustomersTableName"],
+                   int(params["SegmentShards"]), params.get("TimeZone") or "UTC",
+                   outputs.get("CatalogBucketName"))
+
+    @classmethod
+    def from_local(cls, aws: LocalAws) -> StackRef:
+        params = aws.s.resolver.parameters
+        return cls(aws.s.name("Table"), aws.s.name("CustomersTable"),
+                   int(params["SegmentShards"]), params.get("TimeZone") or "UTC",
+                   aws.s.name("CatalogBucket"))
+
+
+def _scan(ddb: Any, table: str, prefix: str, **match: str) -> list[dict[str, Any]]:
+    """Items whose key starts with `prefix` (and whose string attributes equal `match`)."""
+    expression = "begins_with(pk, :p)" + "".join(f" AND #{k} = :{k}" for k in match)
+    kwargs: dict[str, Any] = {
+        "TableName": table, "FilterExpression": expression,
+        "ExpressionAttributeValues": {":p": {"S": prefix},
+                                      **{f":{k}": {"S": v} for k, v in match.items()}}}
+    if match:
+        kwargs["ExpressionAttributeNames"] = {f"#{k}": k for k in match}
+    items: list[dict[str, Any]] = []
+    while True:
+        page = ddb.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def customer_state(ddb: Any, ref: StackRef, subject: str) -> CustomerState | None:
+    item = ddb.get_item(TableName=ref.customers_table, Key=keys.state_key(subject),
+                        ConsistentRead=True).get("Item")
+    return state_from_item(item) if item else None
+
+
+def customer_messages(ddb: Any, ref: StackRef, subject: str) -> dict[str, list[Message]]:
+    """activity → what delivery recorded for each of the customer's message jobs."""
+    out: dict[str, list[Message]] = {}
+    for item in _scan(ddb, ref.table, "JOB#", subject=subject):
+        element = item.get("pk", {}).get("S", "").removeprefix("JOB#")
+        payload = item.get("payload", {}).get("S")
+        if payload:
+            element = json.loads(payload).get("element_id", element)
+        out.setdefault(_s(item, "activity_id"), []).append(Message(
+            element, _s(item, "status"), item.get("reason", {}).get("S"),
+            item.get("release_at", {}).get("S")))
+    return out
+
+
+def counters(ddb: Any, ref: StackRef, activity_id: str) -> dict[str, int]:
+    """element → customers who reached it: the counter shards summed (one BatchGetItem)."""
+    wanted = [{"pk": {"S": f"ACTIVITY#{activity_id}#{n}"}, "sk": {"S": "COUNTERS"}}
+              for n in range(keys.COUNTER_SHARDS)]
+    total: Counter[str] = Counter()
+    request: dict[str, Any] = {ref.table: {"Keys": wanted}}
+    while request:
+        answer = ddb.batch_get_item(RequestItems=request)
+        for item in answer["Responses"].get(ref.table, []):
+            for name, value in item.items():
+                if name.startswith("n_"):
+                    total[name[2:]] += int(value["N"])
+        request = answer.get("UnprocessedKeys") or {}
+    return dict(total)
+
+
+def activity_stats(ddb: Any, ref: StackRef, activity: Activity,
+                   waiting: bool = True) -> dict[str, Any]:
+    """Reached per element, messages by outcome and reason (and per day), coupons, entries,
+    and (a scan of the customer states) who waits now and where."""
+    reached = counters(ddb, ref, activity.id)
+    jobs = _scan(ddb, ref.table, "JOB#", activity_id=activity.id)
+    outcomes = Counter((_s(j, "status"), j.get("reason", {}).get("S") or "") for j in jobs)
+    per_day = Counter(_day(j) for j in jobs)
+    coupons = _scan(ddb, ref.table, "COUPON#", activity_id=activity.id)
+    stats: dict[str, Any] = {
+        "activity": activity.id, "name": activity.name,
+        "entries": reached.get(activity.entry.id, 0),
+        "reached": {e.id: reached.get(e.id, 0) for e in activity.elements},
+        "messages": [{"status": s, "reason": r, "count": n}
+                     for (s, r), n in sorted(outcomes.items())],
+        "messages_per_day": dict(sorted(per_day.items())),
+        "coupons": len(coupons)}
+    if waiting:
+        where: Counter[str] = Counter()
+        for item in _scan(ddb, ref.customers_table, ""):
+            if item.get("sk", {}).get("S") != "STATE":
+                continue
+            journey = state_from_item(item).journeys.get(activity.id)
+            for instance in journey.waiting if journey else []:
+                where[instance.element] += 1
+        stats["waiting"] = dict(where)
+    return stats
+
+
+def _s(item: dict[str, Any], name: str) -> str:
+    return str(item.get(name, {}).get("S", ""))
+
+
+def _day(job: dict[str, Any]) -> str:
+    payload = job.get("payload", {}).get("S")
+    return str(json.loads(payload).get("at", ""))[:10] if payload else ""
