@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--segments", type=Path, default=Path("examples/segments"))
         if name == "demo":
             p.add_argument("--events", type=Path, default=Path("examples/events"))
+            p.add_argument("--report", type=Path, default=Path("build/dialogue-report.html"),
+                           help="where to write the HTML report")
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
         else:
             p.add_argument("--port", type=int, default=4566,
                            help="the endpoint's port (default 4566; 0: any free port)")
@@ -84,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("activity", nargs="?", help="one activity id (default: every activity)")
     add_stack_options(p)
 
+    p = sub.add_parser("report", help="one self-contained HTML page of a stack's activities")
+    add_stack_options(p)
+    p.add_argument("--output", type=Path, default=Path("build/dialogue-report.html"))
+    p.add_argument("--days", type=int, default=30, help="segment sizes over this many days")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     from dialogue.local.inputs import UsageError
     from dialogue.settings import BadSetting
@@ -109,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
 
             _check_catalog(args)
             inputs.events_file(args.events)
-            return run_demo(args.activities, args.segments, args.events)
+            return run_demo(args.activities, args.segments, args.events, report=args.report,
+                            quiet=args.quiet)
         case "simulate":
             from dialogue.local.demo import run_simulation
             from dialogue.local.runtime import TEMPLATE
@@ -135,6 +145,10 @@ def _run(args: argparse.Namespace) -> int:
             return stats_activity(args)
         case "stats":
             return show_stats(args)
+        case "report":
+            from dialogue.local.why import write_report
+
+            return write_report(args)
         case "why":
             from dialogue.local.why import why
 

@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,8 @@ def run_simulation(activities: Path, segments: Path, templates: Path, events: Pa
     return 0
 
 
-def run_demo(activities: Path, segments: Path, events: Path, days: int = 31) -> int:
+def run_demo(activities: Path, segments: Path, events: Path, days: int = 31,
+             report: Path = Path("build/dialogue-report.html"), quiet: bool = False) -> int:
     """The example shop's events over a simulated month, then what every customer got."""
     aws, files = _start(activities, segments)
     catalog = _catalog(files, segments)
@@ -94,6 +95,9 @@ def run_demo(activities: Path, segments: Path, events: Path, days: int = 31) -> 
         print(timeline(effects(aws)))
         print()
         _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()})
+        last_day = (first_day(start) + timedelta(days=days - 1)).date()
+        write_report(aws, catalog, last_day, report, quiet)
+        print(f"\nREPORT: {report.resolve()} (open it in a browser)")
     finally:
         aws.stop()
         bootstrap.use_clock(bootstrap.SystemClock())
@@ -155,6 +159,20 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
     print(f"\nREJECTED EVENTS (kept in the events dead-letter queue, with why): {len(rejected)}")
     for body, reason in rejected:
         print(f"  {body.get('detail-type')} {body.get('detail', {}).get('event_id')}: {reason}")
+
+
+def write_report(aws: LocalAws, catalog: Any, today: date, path: Path, quiet: bool) -> None:
+    """The HTML report of the embedded stack, as `dialogue report` writes a deployed one's."""
+    from dialogue.local import report
+    from dialogue.local.insight import StackRef
+    from dialogue.local.progress import Progress
+
+    steps = len(catalog.activities) + len(catalog.segments)
+    with Progress(steps, "report", quiet=quiet) as progress:
+        data = report.collect(aws.client("dynamodb"), StackRef.from_local(aws), catalog, today,
+                              progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.render(data), encoding="utf-8")
 
 
 def serve(activities: Path, segments: Path, port: int) -> int:

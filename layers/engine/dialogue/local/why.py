@@ -139,3 +139,25 @@ def format_activity_stats(stats: dict[str, Any]) -> str:
     for day, n in stats["messages_per_day"].items():
         out.append(f"  {day}: {n} message(s) decided")
     return "\n".join(out)
+
+
+def write_report(args: argparse.Namespace) -> int:
+    """`dialogue report`: the page of a deployed (or served) stack, written to --output."""
+    from zoneinfo import ZoneInfo
+
+    import boto3
+
+    from dialogue.local import report
+    from dialogue.local.progress import Progress
+
+    ref = stack_of(args, need_shards=True)
+    catalog = catalog_of(args, ref)
+    today = datetime.now(ZoneInfo(ref.time_zone)).date()
+    with Progress(len(catalog.activities) + len(catalog.segments), "report",
+                  quiet=args.quiet) as progress:
+        data = report.collect(boto3.client("dynamodb"), ref, catalog, today, args.days,
+                              progress)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report.render(data), encoding="utf-8")
+    print(args.output.resolve())
+    return 0
