@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--port", type=int, default=4566,
                            help="the endpoint's port (default 4566; 0: any free port)")
+            p.add_argument("--console-port", type=int, default=4567,
+                           help="the live report's port (default 4567; 0: any free port)")
 
     p = sub.add_parser("simulate", help="run events over simulated days on embedded AWS")
     p.add_argument("--activities", type=Path, default=Path("examples/activities"))
@@ -157,7 +159,8 @@ def _run(args: argparse.Namespace) -> int:
             from dialogue.local.demo import serve
 
             _check_catalog(args)
-            return serve(args.activities, args.segments, inputs.port(args.port))
+            return serve(args.activities, args.segments, inputs.port(args.port),
+                         inputs.port(args.console_port))
     return 2  # pragma: no cover
 
 

@@ -175,8 +175,9 @@ def write_report(aws: LocalAws, catalog: Any, today: date, path: Path, quiet: bo
     path.write_text(report.render(data), encoding="utf-8")
 
 
-def serve(activities: Path, segments: Path, port: int) -> int:
+def serve(activities: Path, segments: Path, port: int, console_port: int = 4567) -> int:
     aws, files = _start(activities, segments, port)
+    console = _console(aws, _catalog(files, segments), console_port)
     print(f"embedded AWS at {aws.endpoint} (region eu-west-1, any credentials)")
     print(f"  event bus : {aws.s.name('EventBus')}  (source 'shop')")
     print(f"  customers : {aws.s.name('CustomersTable')}")
@@ -184,6 +185,8 @@ def serve(activities: Path, segments: Path, port: int) -> int:
     print(f"  messages  : {aws.s.queue_url('MessagesQueue')}")
     print(f"  refresh   : {aws.s.name('RefreshFunction')}  (dialogue segments refresh ID "
           "--function this, with AWS_ENDPOINT_URL set)")
+    print(f"  console   : http://127.0.0.1:{console.server_address[1]}/ (the report, live; "
+          "/why?customer=ID)")
     print(f"  {len(files)} activities loaded; put_events to the bus and watch. Ctrl-C stops.",
           flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # stop now, even in the middle of a delivery
@@ -203,8 +206,19 @@ def serve(activities: Path, segments: Path, port: int) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        console.shutdown()
         aws.stop()
     return 0
+
+
+def _console(aws: LocalAws, catalog: Any, port: int) -> Any:
+    import boto3
+
+    from dialogue.local import console
+    from dialogue.local.insight import StackRef
+
+    return console.start(lambda: boto3.session.Session().client("dynamodb"),
+                         StackRef.from_local(aws), catalog, port)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -110,15 +110,33 @@ def counters(ddb: Any, ref: StackRef, activity_id: str) -> dict[str, int]:
     return dict(total)
 
 
-def activity_stats(ddb: Any, ref: StackRef, activity: Activity,
-                   waiting: bool = True) -> dict[str, Any]:
+@dataclass
+class Rows:
+    """The rows several activities' statistics share, read once (a scan each)."""
+
+    jobs: list[dict[str, Any]]
+    coupons: list[dict[str, Any]]
+    states: list[CustomerState] | None
+
+    @classmethod
+    def read(cls, ddb: Any, ref: StackRef, waiting: bool = True,
+             activity_id: str | None = None) -> Rows:
+        match = {"activity_id": activity_id} if activity_id else {}
+        states = [state_from_item(item) for item in _scan(ddb, ref.customers_table, "")
+                  if item.get("sk", {}).get("S") == "STATE"] if waiting else None
+        return cls(_scan(ddb, ref.table, "JOB#", **match),
+                   _scan(ddb, ref.table, "COUPON#", **match), states)
+
+
+def activity_stats(ddb: Any, ref: StackRef, activity: Activity, waiting: bool = True,
+                   rows: Rows | None = None) -> dict[str, Any]:
     """Reached per element, messages by outcome and reason (and per day), coupons, entries,
     and (a scan of the customer states) who waits now and where."""
+    rows = rows or Rows.read(ddb, ref, waiting, activity.id)
     reached = counters(ddb, ref, activity.id)
-    jobs = _scan(ddb, ref.table, "JOB#", activity_id=activity.id)
+    jobs = [j for j in rows.jobs if _s(j, "activity_id") == activity.id]
     outcomes = Counter((_s(j, "status"), j.get("reason", {}).get("S") or "") for j in jobs)
     per_day = Counter(_day(j) for j in jobs)
-    coupons = _scan(ddb, ref.table, "COUPON#", activity_id=activity.id)
     stats: dict[str, Any] = {
         "activity": activity.id, "name": activity.name,
         "entries": reached.get(activity.entry.id, 0),
@@ -126,13 +144,11 @@ def activity_stats(ddb: Any, ref: StackRef, activity: Activity,
         "messages": [{"status": s, "reason": r, "count": n}
                      for (s, r), n in sorted(outcomes.items())],
         "messages_per_day": dict(sorted(per_day.items())),
-        "coupons": len(coupons)}
-    if waiting:
+        "coupons": sum(1 for c in rows.coupons if _s(c, "activity_id") == activity.id)}
+    if rows.states is not None:
         where: Counter[str] = Counter()
-        for item in _scan(ddb, ref.customers_table, ""):
-            if item.get("sk", {}).get("S") != "STATE":
-                continue
-            journey = state_from_item(item).journeys.get(activity.id)
+        for state in rows.states:
+            journey = state.journeys.get(activity.id)
             for instance in journey.waiting if journey else []:
                 where[instance.element] += 1
         stats["waiting"] = dict(where)

@@ -26,8 +26,9 @@ def collect(ddb: Any, ref: insight.StackRef, catalog: Catalog, today: date, days
     """Everything the page shows, read from the stack's tables."""
     progress = progress or Progress(0, "report", quiet=True)
     activities: list[dict[str, Any]] = []
+    rows = insight.Rows.read(ddb, ref)
     for activity in sorted(catalog.activities.values(), key=lambda a: a.id):
-        stats = insight.activity_stats(ddb, ref, activity)
+        stats = insight.activity_stats(ddb, ref, activity, rows=rows)
         activities.append({"id": activity.id, "name": activity.name,
                            "description": activity.description, "state": activity.state,
                            "stats": stats, "svg": diagram.svg(activity, stats["reached"])})
@@ -78,7 +79,8 @@ def chart(days: list[dict[str, Any]]) -> str:
 
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>dialogue report {{ today }}</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>dialogue report {{ today }}</title>
 <style>
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}
 h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:40px}
