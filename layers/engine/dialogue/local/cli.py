@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", choices=["timeline", "jsonl"], default="timeline")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a template parameter (e.g. DailyCheckTime=03:00)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("publish", help="validate a folder, then upload it to the catalog bucket")
     p.add_argument("folder", type=Path, help="a folder with activities/, segments/, templates/")
@@ -134,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
             days = inputs.positive(args.days, "--days")
             params = inputs.parameters(args.param, set(load(TEMPLATE).get("Parameters", {})))
             return run_simulation(args.activities, args.segments, args.templates, args.events,
-                                  start, days, args.output, params)
+                                  start, days, args.output, params, quiet=args.quiet)
         case "publish":
             from dialogue.local.publish import publish
 

@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from dialogue import bootstrap
 from dialogue.engine.checks import load_catalog
 from dialogue.local import readback
+from dialogue.local.progress import Progress
 from dialogue.local.runtime import LocalAws
 from dialogue.local.simulate import (
     SimulatedClock,
@@ -28,6 +30,25 @@ from dialogue.local.simulate import (
     timeline,
 )
 from dialogue.model.activity import Activity
+
+
+@dataclass
+class _Watched(Simulation):
+    """A simulation that moves a progress bar (days simulated) each time it settles."""
+
+    progress: Progress | None = None
+    first: datetime | None = None
+
+    def _settle(self) -> None:
+        super()._settle()
+        if self.progress is not None and self.first is not None:
+            self.progress.reach((self.clock.at - self.first).days, f"{self.clock.at:%Y-%m-%d}")
+
+    def run(self, events: list[dict[str, Any]], start: datetime, days: int) -> None:
+        self.first = start
+        super().run(events, start, days)
+        if self.progress is not None:
+            self.progress.reach(days)
 
 
 def _quiet() -> None:
@@ -57,13 +78,15 @@ def _catalog(activities: list[Path], segments: Path) -> Any:
 
 
 def run_simulation(activities: Path, segments: Path, templates: Path, events: Path, start: str,
-                   days: int, output: str, parameters: dict[str, str]) -> int:
+                   days: int, output: str, parameters: dict[str, str],
+                   quiet: bool = False) -> int:
     """`dialogue simulate`: the timeline of effects, readable or one JSON object per line."""
     aws, files = _start(activities, segments, templates=templates, parameters=parameters)
     _catalog(files, segments)
     try:
-        simulation = Simulation(aws, SimulatedClock(first_day(start)))
-        simulation.run(load_events(events), first_day(start), days)
+        with Progress(days, "simulated days", quiet=quiet) as progress:
+            simulation = _Watched(aws, SimulatedClock(first_day(start)), progress=progress)
+            simulation.run(load_events(events), first_day(start), days)
         for line in simulation.log:
             print(f"note: {line}", file=sys.stderr)
         rows = effects(aws)
@@ -89,8 +112,9 @@ def run_demo(activities: Path, segments: Path, events: Path, days: int = 31,
           f"{len(timeline_events)} events from {start}, {days} simulated days, "
           f"embedded AWS at {aws.endpoint}")
     try:
-        simulation = Simulation(aws, SimulatedClock(first_day(start)))
-        simulation.run(timeline_events, first_day(start), days)
+        with Progress(days, "simulated days", quiet=quiet) as progress:
+            simulation = _Watched(aws, SimulatedClock(first_day(start)), progress=progress)
+            simulation.run(timeline_events, first_day(start), days)
         print("\nTIMELINE (UTC): what the activities did, as the tables record it")
         print(timeline(effects(aws)))
         print()

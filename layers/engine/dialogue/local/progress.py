@@ -29,6 +29,11 @@ class Progress:
                 self.bar.set_postfix_str(note, refresh=False)
             self.bar.update(n)
 
+    def reach(self, n: int, note: str | None = None) -> None:
+        """Move the bar to `n` (steps done), never back."""
+        if self.bar is not None and n > self.bar.n:
+            self.step(n - self.bar.n, note)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
