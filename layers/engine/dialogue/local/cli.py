@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a template parameter (e.g. DailyCheckTime=03:00)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--activity", type=Path, help="a candidate activity file, added to the run: "
+                   "who would enter, what they would receive and when (nothing is sent)")
+    p.add_argument("--summary", type=Path, help="also write the outcome events, dead letters "
+                   "and counters as JSON to this file")
 
     p = sub.add_parser("publish", help="validate a folder, then upload it to the catalog bucket")
     p.add_argument("folder", type=Path, help="a folder with activities/, segments/, templates/")
@@ -131,11 +135,16 @@ def _run(args: argparse.Namespace) -> int:
             _check_catalog(args)
             inputs.folder_of_documents(args.templates, "templates", required=False)
             inputs.events_file(args.events)
+            if args.activity is not None:
+                from dialogue.local.dryrun import validate_candidate
+
+                validate_candidate(args.activity, args.segments, args.templates)
             start = inputs.day(args.start)
             days = inputs.positive(args.days, "--days")
             params = inputs.parameters(args.param, set(load(TEMPLATE).get("Parameters", {})))
             return run_simulation(args.activities, args.segments, args.templates, args.events,
-                                  start, days, args.output, params, quiet=args.quiet)
+                                  start, days, args.output, params, quiet=args.quiet,
+                                  candidate=args.activity, summary_file=args.summary)
         case "publish":
             from dialogue.local.publish import publish
 

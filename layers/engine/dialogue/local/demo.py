@@ -59,10 +59,11 @@ def _quiet() -> None:
 
 
 def _start(activities: Path, segments: Path, port: int = 0, templates: Path | None = None,
-           parameters: dict[str, str] | None = None) -> tuple[LocalAws, list[Path]]:
+           parameters: dict[str, str] | None = None,
+           extra: Path | None = None) -> tuple[LocalAws, list[Path]]:
     _quiet()
     aws = LocalAws(port=port, parameters=parameters).start()
-    files = sorted(activities.glob("*.json"))
+    files = sorted(activities.glob("*.json")) + ([extra] if extra else [])
     templates = templates or segments.parent / "templates"
     aws.upload_catalog(files, sorted(segments.glob("*.json")), sorted(templates.glob("*.json")))
     return aws, files
@@ -79,9 +80,14 @@ def _catalog(activities: list[Path], segments: Path) -> Any:
 
 def run_simulation(activities: Path, segments: Path, templates: Path, events: Path, start: str,
                    days: int, output: str, parameters: dict[str, str],
-                   quiet: bool = False) -> int:
-    """`dialogue simulate`: the timeline of effects, readable or one JSON object per line."""
-    aws, files = _start(activities, segments, templates=templates, parameters=parameters)
+                   quiet: bool = False, candidate: Path | None = None,
+                   summary_file: Path | None = None) -> int:
+    """`dialogue simulate`: the timeline of effects, readable or one JSON object per line, then
+    what the shop would hear and what was dead-lettered (`dryrun`)."""
+    from dialogue.local import dryrun
+
+    aws, files = _start(activities, segments, templates=templates, parameters=parameters,
+                        extra=candidate)
     _catalog(files, segments)
     try:
         with Progress(days, "simulated days", quiet=quiet) as progress:
@@ -95,6 +101,15 @@ def run_simulation(activities: Path, segments: Path, templates: Path, events: Pa
                 print(json.dumps(row, ensure_ascii=False))
         else:
             print(timeline(rows).lstrip("\n"))
+        data = dryrun.summary(aws)
+        if summary_file is not None:
+            summary_file.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        if output != "jsonl":
+            print(dryrun.format_summary(data))
+        if candidate is not None:
+            cid = Activity.model_validate_json(candidate.read_text()).id
+            print(dryrun.candidate(rows, cid, data["reached"].get(cid, {})),
+                  file=sys.stderr if output == "jsonl" else sys.stdout)
     finally:
         aws.stop()
         bootstrap.use_clock(bootstrap.SystemClock())

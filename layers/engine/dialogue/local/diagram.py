@@ -28,7 +28,7 @@ from dialogue.model.activity import (
     Wait,
 )
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 230, 70, 40, 56, 20
+BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 250, 70, 40, 56, 20
 COLOURS = {"trigger": "#d9f2e3", "condition": "#fff4cc", "wait": "#e8e8e8",
            "action": "#dce9fb"}
 
@@ -148,21 +148,26 @@ def svg(activity: Activity, counts: dict[str, int] | None = None) -> str:
             sx, sy, ex, ey = x1 + BOX_W, y1 + BOX_H / 2, x2 + BOX_W, y2 + BOX_H / 2
         parts.append(f'<path d="M{sx},{sy} C{sx},{(sy + ey) / 2} {ex},{(sy + ey) / 2} {ex},{ey}"'
                      ' fill="none" stroke="#555" marker-end="url(#arrow)"/>')
-        if label:
-            parts.append(f'<text x="{(sx + ex) / 2 + 4}" y="{(sy + ey) / 2}" fill="#7a4b00">'
-                         f'{escape(label[:36])}</text>')
+        if label:  # just above the box it leads to: labels of sibling paths never overlap
+            parts.append(f'<text x="{x2 + 8}" y="{y2 - 6}" fill="#7a4b00">'
+                         f'{escape(_cut(label, 36))}</text>')
     for el in activity.elements:
         x, y = xy(el.id)
         n = counts.get(el.id, 0)
         parts.append(
             f'<g class="element" data-element="{escape(el.id)}" data-count="{n}">'
-            f'<title>{escape(conditions(el))}</title>'
+            f'<title>{escape((el.label or el.id) + chr(10) + conditions(el))}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" '
             f'fill="{COLOURS[kind_of(el)]}" stroke="#666"/>'
             f'<text x="{x + 10}" y="{y + 20}" font-weight="bold">'
-            f'{escape((el.label or el.id)[:34])}</text>'
-            f'<text x="{x + 10}" y="{y + 38}" fill="#333">{escape(describe(el)[:36])}</text>'
+            f'{escape(_cut(el.label or el.id, 32))}</text>'
+            f'<text x="{x + 10}" y="{y + 38}" fill="#333">{escape(_cut(describe(el), 36))}</text>'
             f'<text x="{x + 10}" y="{y + 58}" class="count" fill="#0b5394">'
             f'{n} customer{"" if n == 1 else "s"}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _cut(text: str, n: int) -> str:
+    """At most `n` characters; the whole text stays in the box's hover title."""
+    return text if len(text) <= n else text[:n - 1] + "…"

@@ -135,7 +135,9 @@ def activity_stats(ddb: Any, ref: StackRef, activity: Activity, waiting: bool = 
     rows = rows or Rows.read(ddb, ref, waiting, activity.id)
     reached = counters(ddb, ref, activity.id)
     jobs = [j for j in rows.jobs if _s(j, "activity_id") == activity.id]
-    outcomes = Counter((_s(j, "status"), j.get("reason", {}).get("S") or "") for j in jobs)
+    # a sent job keeps the reason it was scheduled with ("release at …"): not why it went
+    outcomes = Counter((_s(j, "status"), "" if _s(j, "status") == "sent"
+                        else j.get("reason", {}).get("S") or "") for j in jobs)
     per_day = Counter(_day(j) for j in jobs)
     stats: dict[str, Any] = {
         "activity": activity.id, "name": activity.name,
