@@ -19,6 +19,8 @@ from dialogue.local import insight, report
 from dialogue.local.why import format_explanation, subject_of
 
 REFRESH = '<meta http-equiv="refresh" content="30">'
+WHY = ('<form action="/why" method="get">Why, for one customer: <input name="customer" '
+       'placeholder="customer id"> <button>explain</button></form>')
 
 
 class LiveReport:
@@ -34,7 +36,7 @@ class LiveReport:
     def read(self) -> str:
         today = datetime.now(ZoneInfo(self.ref.time_zone)).date()
         html = report.render(report.collect(self.ddb(), self.ref, self.catalog, today, days=14))
-        return html.replace("<head>", "<head>" + REFRESH, 1)
+        return html.replace("<head>", "<head>" + REFRESH, 1).replace("</h1>", "</h1>" + WHY, 1)
 
     def run(self) -> None:
         while not self.stopped.is_set():
