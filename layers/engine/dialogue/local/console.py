@@ -63,7 +63,8 @@ def pages(live: LiveReport, path: str) -> tuple[int, str]:
         state = insight.customer_state(client, ref, subject_of(customer))
         if state is None:
             return 404, f"<p>no customer {escape(customer)}</p>"
-        messages = insight.customer_messages(client, ref, state.subject)
+        messages = insight.customer_messages(client, ref, state,
+                                             list(catalog.activities.values()))
         text = "\n\n".join(format_explanation(explain(state, a, datetime.now(UTC),
                                                       messages.get(a.id)))
                            for a in sorted(catalog.activities.values(), key=lambda a: a.id))

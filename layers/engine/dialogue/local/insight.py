@@ -80,33 +80,61 @@ def customer_state(ddb: Any, ref: StackRef, subject: str) -> CustomerState | Non
     return state_from_item(item) if item else None
 
 
-def customer_messages(ddb: Any, ref: StackRef, subject: str) -> dict[str, list[Message]]:
-    """activity → what delivery recorded for each of the customer's message jobs."""
+RECENT_ENTRIES = 5  # a repeatable activity: the message rows of its last few entries
+
+
+def customer_messages(ddb: Any, ref: StackRef, state: CustomerState,
+                      activities: list[Activity]) -> dict[str, list[Message]]:
+    """activity → what delivery recorded for the customer's message jobs, latest entry first.
+
+    A job's key is known from the state (activity, element, subject, entry, the state's
+    lifetime: `MessageQueued.key`), so the rows are fetched by key (BatchGetItem, 100 keys a
+    call), never searched for."""
+    wanted: dict[str, tuple[str, str, int]] = {}
+    for activity in activities:
+        journey = state.journeys.get(activity.id)
+        if journey is None or not journey.entries:
+            continue
+        for el in activity.elements:
+            if el.type != "send_message":
+                continue
+            for entry in range(journey.entries, max(0, journey.entries - RECENT_ENTRIES), -1):
+                key = f"{activity.id}/{el.id}/{state.subject}/{entry}"
+                key = f"{key}/{state.incarnation}" if state.incarnation else key
+                wanted[key] = (activity.id, el.id, entry)
+    found: dict[tuple[str, str], tuple[int, Message]] = {}
+    for item in _batch_get(ddb, ref.table, [keys.job_key(k) for k in wanted]):
+        activity_id, element_id, entry = wanted[item["pk"]["S"].removeprefix("JOB#")]
+        if entry > found.get((activity_id, element_id), (0, None))[0]:
+            found[(activity_id, element_id)] = (entry, Message(
+                element_id, _s(item, "status"), item.get("reason", {}).get("S"),
+                item.get("release_at", {}).get("S")))
     out: dict[str, list[Message]] = {}
-    for item in _scan(ddb, ref.table, "JOB#", subject=subject):
-        element = item.get("pk", {}).get("S", "").removeprefix("JOB#")
-        payload = item.get("payload", {}).get("S")
-        if payload:
-            element = json.loads(payload).get("element_id", element)
-        out.setdefault(_s(item, "activity_id"), []).append(Message(
-            element, _s(item, "status"), item.get("reason", {}).get("S"),
-            item.get("release_at", {}).get("S")))
+    for (activity_id, _), (_, message) in found.items():
+        out.setdefault(activity_id, []).append(message)
     return out
+
+
+def _batch_get(ddb: Any, table: str, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for i in range(0, len(wanted), 100):
+        request: dict[str, Any] = {table: {"Keys": wanted[i:i + 100]}}
+        while request:
+            answer = ddb.batch_get_item(RequestItems=request)
+            items += answer["Responses"].get(table, [])
+            request = answer.get("UnprocessedKeys") or {}
+    return items
 
 
 def counters(ddb: Any, ref: StackRef, activity_id: str) -> dict[str, int]:
     """element → customers who reached it: the counter shards summed (one BatchGetItem)."""
-    wanted = [{"pk": {"S": f"ACTIVITY#{activity_id}#{n}"}, "sk": {"S": "COUNTERS"}}
-              for n in range(keys.COUNTER_SHARDS)]
     total: Counter[str] = Counter()
-    request: dict[str, Any] = {ref.table: {"Keys": wanted}}
-    while request:
-        answer = ddb.batch_get_item(RequestItems=request)
-        for item in answer["Responses"].get(ref.table, []):
-            for name, value in item.items():
-                if name.startswith("n_"):
-                    total[name[2:]] += int(value["N"])
-        request = answer.get("UnprocessedKeys") or {}
+    for item in _batch_get(ddb, ref.table, [
+            {"pk": {"S": f"ACTIVITY#{activity_id}#{n}"}, "sk": {"S": "COUNTERS"}}
+            for n in range(keys.COUNTER_SHARDS)]):
+        for name, value in item.items():
+            if name.startswith("n_"):
+                total[name[2:]] += int(value["N"])
     return dict(total)
 
 

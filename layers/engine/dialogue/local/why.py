@@ -95,7 +95,7 @@ def why(args: argparse.Namespace) -> int:
         a for a in catalog.activities.values() if not args.activity]
     if not chosen:
         raise UsageError(f"no activity {args.activity!r} in the stack's catalog")
-    messages = insight.customer_messages(ddb, ref, subject)
+    messages = insight.customer_messages(ddb, ref, state, chosen)
     now = datetime.now(UTC)
     for activity in sorted(chosen, key=lambda a: a.id):
         print(format_explanation(explain(state, activity, now, messages.get(activity.id))))
