@@ -116,13 +116,23 @@ def customer_messages(ddb: Any, ref: StackRef, state: CustomerState,
 
 
 def _batch_get(ddb: Any, table: str, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most 100 keys a call; what is returned as UnprocessedKeys (throttling, size) is asked
+    again after a growing pause, as AWS advises:
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html"""
+    import time
+
     items: list[dict[str, Any]] = []
     for i in range(0, len(wanted), 100):
         request: dict[str, Any] = {table: {"Keys": wanted[i:i + 100]}}
-        while request:
+        for attempt in range(100):
             answer = ddb.batch_get_item(RequestItems=request)
             items += answer["Responses"].get(table, [])
             request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 5.0))
+        else:
+            raise RuntimeError(f"{table}: keys still unprocessed after 100 attempts")
     return items
 
 
