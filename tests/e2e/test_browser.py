@@ -52,7 +52,7 @@ def test_the_report_shows_every_diagram_with_counts_and_charts(
 
     assert errors == []
     flows = page.locator("svg.flow")
-    assert flows.count() == 2
+    assert flows.count() == 3
     for i in range(flows.count()):
         assert flows.nth(i).is_visible()
     add = page.locator('svg.flow[data-activity="big-spenders"] g[data-element="add"]')

@@ -23,7 +23,7 @@ def test_the_report_draws_every_activity_with_the_stack_counters(shop: Shop, tmp
     page = write_report(shop, tmp_path)
     # both activities, each as a diagram
     assert re.findall(r'<svg[^>]*class="flow" data-activity="([^"]+)"', page) == \
-        ["big-spenders", "thanks"]
+        ["big-spenders", "hello", "thanks"]
     counts = dict(re.findall(r'data-element="([^"]+)" data-count="(\d+)"', page))
     # Ana (1200) and Karim (740) both ordered; only Ana went past the target
     assert counts["order"] == "2" and counts["spent"] == "2" and counts["add"] == "1"

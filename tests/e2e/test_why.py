@@ -13,6 +13,10 @@ from dialogue.local import cli
 from .conftest import EXAMPLES, ORDER, THANKS_BY_MAIL, Shop
 from .test_send import register
 
+HELLO = {"id": "hello", "name": "Hello at the send time", "elements": [
+    {"id": "registered", "type": "registers", "next": "mail"},
+    {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome"}]}
+
 
 def dialogue(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
@@ -26,6 +30,7 @@ def _setup(shop: Shop, tmp_path: Path) -> list[str]:
     folder.mkdir()
     shutil.copy(EXAMPLES / "activities" / "07-big-spenders.json", folder)
     (folder / "thanks.json").write_text(json.dumps(THANKS_BY_MAIL))
+    (folder / "hello.json").write_text(json.dumps(HELLO))
     shop.load(sorted(folder.glob("*.json")))
     shop.aws.upload_catalog([], [], sorted((EXAMPLES / "templates").glob("*.json")))
     register(shop, "ana", email_consent=True)
@@ -35,6 +40,7 @@ def _setup(shop: Shop, tmp_path: Path) -> list[str]:
     shop.deliver()
     return ["--table", shop.aws.s.name("Table"),
             "--customers-table", shop.aws.s.name("CustomersTable"),
+            "--time-zone", shop.aws.s.resolver.parameters["TimeZone"],
             "--activities", str(folder), "--segments", str(EXAMPLES / "segments")]
 
 
@@ -53,6 +59,11 @@ def test_why_names_the_failed_condition_and_the_message_outcome(shop: Shop, tmp_
     assert "email 'order-coupon': sent" in out
     # she joined Big spenders through it: today's "not yet in it" fails, yet she went past
     assert "passed on entry (today: in segment big-spenders)" in out
+
+    # registered at 19:00 in Paris: the welcome waits for the next morning's send time
+    code, out = dialogue("why", "ana", "hello", *stack)
+    assert "email 'welcome': held for the send time 09:00 Europe/Paris (released 2026-12-05)" \
+        in out
 
     code, _ = dialogue("why", "nobody", *stack)
     assert code == 1

@@ -54,7 +54,7 @@ def test_a_message_without_consent_and_one_held_for_the_send_time() -> None:
     assert _lines(state)["mail"] == "reached: email 't': no email marketing consent"
     held = [Message("mail", "scheduled", "release at x", "2025-06-16 09:00 UTC")]
     assert _lines(state, held)["mail"] == \
-        "scheduled: email 't': held for the send time: released at 2025-06-16 09:00 UTC"
+        "scheduled: email 't': held for the send time 09:00 UTC (released 2025-06-16)"
     state.consent = ConsentState(email=True)
     assert "no e-mail address" in _lines(state)["mail"]
 

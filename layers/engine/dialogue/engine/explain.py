@@ -216,7 +216,8 @@ def _message(el: SendMessage, state: CustomerState, recorded: Message | None) ->
     if recorded is not None:
         text = recorded.status + (f": {recorded.reason}" if recorded.reason else "")
         if recorded.status == "scheduled" and recorded.at:
-            text = f"held for the send time: released at {recorded.at}"
+            day, _, rest = recorded.at.partition(" ")  # "2026-12-05 09:00 Europe/Paris"
+            text = f"held for the send time {rest} (released {day})"
         return Line(el.id, el.type, recorded.status, f"{el.channel} {el.template!r}: {text}")
     consent = state.consent.email if el.channel == "email" else state.consent.sms
     address = state.profile.email if el.channel == "email" else state.profile.phone

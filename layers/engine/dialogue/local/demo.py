@@ -226,6 +226,10 @@ def serve(activities: Path, segments: Path, port: int, console_port: int = 4567)
           "--function this, with AWS_ENDPOINT_URL set)")
     print(f"  console   : http://127.0.0.1:{console.server_address[1]}/ (the report, live; "
           "/why?customer=ID)")
+    params = aws.s.resolver.parameters
+    print(f"  stats/why : --table {aws.s.name('Table')} --customers-table "
+          f"{aws.s.name('CustomersTable')} --shards {params['SegmentShards']} "
+          f"--time-zone {params['TimeZone']}  (dialogue stats|why|report, AWS_ENDPOINT_URL set)")
     print(f"  {len(files)} activities loaded; put_events to the bus and watch. Ctrl-C stops.",
           flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # stop now, even in the middle of a delivery

@@ -108,7 +108,7 @@ def customer_messages(ddb: Any, ref: StackRef, state: CustomerState,
         if entry > found.get((activity_id, element_id), (0, None))[0]:
             found[(activity_id, element_id)] = (entry, Message(
                 element_id, _s(item, "status"), item.get("reason", {}).get("S"),
-                item.get("release_at", {}).get("S")))
+                _local(item.get("release_at", {}).get("S"), ref.time_zone)))
     out: dict[str, list[Message]] = {}
     for (activity_id, _), (_, message) in found.items():
         out.setdefault(activity_id, []).append(message)
@@ -193,6 +193,16 @@ def activity_stats(ddb: Any, ref: StackRef, activity: Activity, waiting: bool = 
                 where[instance.element] += 1
         stats["waiting"] = dict(where)
     return stats
+
+
+def _local(at: str | None, zone: str) -> str | None:
+    """An ISO time as the shop reads it: `2026-12-05 09:00 Europe/Paris`."""
+    if not at:
+        return None
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return f"{datetime.fromisoformat(at).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
 
 
 def _s(item: dict[str, Any], name: str) -> str:
