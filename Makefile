@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := checkov==3.3.30
 
-.PHONY: demo test check bench lint schema serve lock clean
+.PHONY: demo test check bench lint schema serve lock clean browser-test screenshot
 
 # The virtual environment is rebuilt whenever the pinned dependencies or the package metadata change.
 $(STAMP): requirements.lock pyproject.toml
@@ -26,6 +26,15 @@ test: $(STAMP)
 	$(BIN)/mypy layers/engine/dialogue
 	$(BIN)/cfn-lint infra/template.yaml
 	$(BIN)/pytest
+
+# The report in headless chromium (Debian's package, installed by scripts/install-browser.sh;
+# skipped with the reason when it cannot be). `make test` runs it too.
+browser-test: $(STAMP)
+	$(BIN)/pytest tests/e2e/test_browser.py
+
+# The README's screenshot of the demo's report (docs/report.png).
+screenshot: demo
+	$(BIN)/python scripts/screenshot.py
 
 # checkov in a venv of its own (it pins an old boto3). Skips: .checkov.yaml and the template's
 # Metadata, each with its reason. BC_SKIP_MAPPING: no download of Prisma Cloud's guidelines.

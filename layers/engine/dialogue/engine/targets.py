@@ -79,6 +79,12 @@ def _have(mode: Have, results: list[bool]) -> bool:
 
 def _purchases(target: PurchaseHistoryTarget, state: CustomerState, activity: Activity,
                now: datetime) -> bool:
+    return target.compare.holds(purchase_measure(target, state, activity, now))
+
+
+def purchase_measure(target: PurchaseHistoryTarget, state: CustomerState, activity: Activity,
+                     now: datetime) -> Decimal | int:
+    """The number a purchase-history target compares (also shown by `explain`)."""
     orders = state.orders[-target.last_orders:] if target.last_orders else state.orders
     orders = [o for o in orders
               if target.time_frame.contains(o.at, now, activity.zone, activity.start_date)]
@@ -94,7 +100,7 @@ def _purchases(target: PurchaseHistoryTarget, state: CustomerState, activity: Ac
         measure = sum((value_of(lines) for lines in matching), Decimal(0))
     else:
         measure = sum((o.total for o in orders), Decimal(0))
-    return target.compare.holds(measure)
+    return measure
 
 
 def _cart(target: CartTarget, state: CustomerState) -> bool:

@@ -39,9 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--segments", type=Path, default=Path("examples/segments"))
         if name == "demo":
             p.add_argument("--events", type=Path, default=Path("examples/events"))
+            p.add_argument("--report", type=Path, default=Path("build/dialogue-report.html"),
+                           help="where to write the HTML report")
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
         else:
             p.add_argument("--port", type=int, default=4566,
                            help="the endpoint's port (default 4566; 0: any free port)")
+            p.add_argument("--console-port", type=int, default=4567,
+                           help="the live report's port (default 4567; 0: any free port)")
 
     p = sub.add_parser("simulate", help="run events over simulated days on embedded AWS")
     p.add_argument("--activities", type=Path, default=Path("examples/activities"))
@@ -54,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", choices=["timeline", "jsonl"], default="timeline")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a template parameter (e.g. DailyCheckTime=03:00)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--activity", type=Path, help="a candidate activity file, added to the run: "
+                   "who would enter, what they would receive and when (nothing is sent)")
+    p.add_argument("--summary", type=Path, help="also write the outcome events, dead letters "
+                   "and counters as JSON to this file")
 
     p = sub.add_parser("publish", help="validate a folder, then upload it to the catalog bucket")
     p.add_argument("folder", type=Path, help="a folder with activities/, segments/, templates/")
@@ -68,15 +78,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--function", default=os.environ.get("DIALOGUE_REFRESH_FUNCTION"),
                    help="the stack's RefreshFunctionName output (or DIALOGUE_REFRESH_FUNCTION)")
 
-    p = sub.add_parser("stats", help="segment statistics from a deployed (or served) stack")
-    p.add_argument("kind", choices=["segment"])
+    from dialogue.local.why import add_stack_options
+
+    p = sub.add_parser("stats", help="activity or segment statistics of a deployed (or served) "
+                       "stack")
+    p.add_argument("kind", choices=["segment", "activity"])
     p.add_argument("name")
-    p.add_argument("--table", default=os.environ.get("DIALOGUE_TABLE"),
-                   help="the stack's TableName output (or DIALOGUE_TABLE)")
-    p.add_argument("--shards", type=int, default=16, help="the stack's SegmentShards")
+    add_stack_options(p)
     p.add_argument("--days", type=int, default=30)
-    p.add_argument("--time-zone", default=os.environ.get("DIALOGUE_TIME_ZONE", "Europe/Paris"),
-                   help="the stack's TimeZone (or DIALOGUE_TIME_ZONE)")
+    p.add_argument("--json", action="store_true", help="activity: the statistics as JSON")
+    p.add_argument("--no-waiting", action="store_true",
+                   help="activity: skip who waits where (a scan of every customer's state)")
+
+    p = sub.add_parser("why", help="why a customer did (not) enter or get a message")
+    p.add_argument("customer", help="a customer id (or customer:ID / guest:ID)")
+    p.add_argument("activity", nargs="?", help="one activity id (default: every activity)")
+    add_stack_options(p)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of a stack's activities")
+    add_stack_options(p)
+    p.add_argument("--output", type=Path, default=Path("build/dialogue-report.html"))
+    p.add_argument("--days", type=int, default=30, help="segment sizes over this many days")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     args = parser.parse_args(argv)
     from dialogue.local.inputs import UsageError
@@ -103,7 +126,8 @@ def _run(args: argparse.Namespace) -> int:
 
             _check_catalog(args)
             inputs.events_file(args.events)
-            return run_demo(args.activities, args.segments, args.events)
+            return run_demo(args.activities, args.segments, args.events, report=args.report,
+                            quiet=args.quiet)
         case "simulate":
             from dialogue.local.demo import run_simulation
             from dialogue.local.runtime import TEMPLATE
@@ -112,24 +136,42 @@ def _run(args: argparse.Namespace) -> int:
             _check_catalog(args)
             inputs.folder_of_documents(args.templates, "templates", required=False)
             inputs.events_file(args.events)
+            if args.activity is not None:
+                from dialogue.local.dryrun import validate_candidate
+
+                validate_candidate(args.activity, args.segments, args.templates)
             start = inputs.day(args.start)
             days = inputs.positive(args.days, "--days")
             params = inputs.parameters(args.param, set(load(TEMPLATE).get("Parameters", {})))
             return run_simulation(args.activities, args.segments, args.templates, args.events,
-                                  start, days, args.output, params)
+                                  start, days, args.output, params, quiet=args.quiet,
+                                  candidate=args.activity, summary_file=args.summary)
         case "publish":
             from dialogue.local.publish import publish
 
             return publish(args.folder, args.bucket, dry_run=args.dry_run, delete=args.delete)
         case "segments":
             return refresh_segments(args.names, args.function)
+        case "stats" if args.kind == "activity":
+            from dialogue.local.why import stats_activity
+
+            return stats_activity(args)
         case "stats":
-            return show_stats(args.name, args.table, args.shards, args.days, args.time_zone)
+            return show_stats(args)
+        case "report":
+            from dialogue.local.why import write_report
+
+            return write_report(args)
+        case "why":
+            from dialogue.local.why import why
+
+            return why(args)
         case "serve":
             from dialogue.local.demo import serve
 
             _check_catalog(args)
-            return serve(args.activities, args.segments, inputs.port(args.port))
+            return serve(args.activities, args.segments, inputs.port(args.port),
+                         inputs.port(args.console_port))
     return 2  # pragma: no cover
 
 
@@ -187,17 +229,18 @@ def refresh_segments(names: list[str], function: str | None) -> int:
     return 1 if answer.get("FunctionError") else 0
 
 
-def show_stats(segment: str, table: str | None, shards: int, days: int, zone: str) -> int:
+def show_stats(args: argparse.Namespace) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     import boto3
 
     from dialogue.aws.stats import segment_stats
+    from dialogue.local.why import stack_of
 
-    if not table:
-        print("--table (or DIALOGUE_TABLE) is needed", file=sys.stderr)
-        return 2
+    ref = stack_of(args, need_shards=True)
+    segment, table, shards, zone, days = (args.name, ref.table, ref.segment_shards,
+                                          ref.time_zone, args.days)
     today = datetime.now(ZoneInfo(zone)).date()
     stats = segment_stats(boto3.client("dynamodb"), table, segment, shards, today, days)
     print(f"segment {segment}: {stats['size']} members now")

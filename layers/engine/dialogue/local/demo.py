@@ -9,13 +9,15 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from dialogue import bootstrap
 from dialogue.engine.checks import load_catalog
 from dialogue.local import readback
+from dialogue.local.progress import Progress
 from dialogue.local.runtime import LocalAws
 from dialogue.local.simulate import (
     SimulatedClock,
@@ -30,6 +32,25 @@ from dialogue.local.simulate import (
 from dialogue.model.activity import Activity
 
 
+@dataclass
+class _Watched(Simulation):
+    """A simulation that moves a progress bar (days simulated) each time it settles."""
+
+    progress: Progress | None = None
+    first: datetime | None = None
+
+    def _settle(self) -> None:
+        super()._settle()
+        if self.progress is not None and self.first is not None:
+            self.progress.reach((self.clock.at - self.first).days, f"{self.clock.at:%Y-%m-%d}")
+
+    def run(self, events: list[dict[str, Any]], start: datetime, days: int) -> None:
+        self.first = start
+        super().run(events, start, days)
+        if self.progress is not None:
+            self.progress.reach(days)
+
+
 def _quiet() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("dialogue").setLevel(logging.ERROR)
@@ -38,10 +59,11 @@ def _quiet() -> None:
 
 
 def _start(activities: Path, segments: Path, port: int = 0, templates: Path | None = None,
-           parameters: dict[str, str] | None = None) -> tuple[LocalAws, list[Path]]:
+           parameters: dict[str, str] | None = None,
+           extra: Path | None = None) -> tuple[LocalAws, list[Path]]:
     _quiet()
     aws = LocalAws(port=port, parameters=parameters).start()
-    files = sorted(activities.glob("*.json"))
+    files = sorted(activities.glob("*.json")) + ([extra] if extra else [])
     templates = templates or segments.parent / "templates"
     aws.upload_catalog(files, sorted(segments.glob("*.json")), sorted(templates.glob("*.json")))
     return aws, files
@@ -57,13 +79,20 @@ def _catalog(activities: list[Path], segments: Path) -> Any:
 
 
 def run_simulation(activities: Path, segments: Path, templates: Path, events: Path, start: str,
-                   days: int, output: str, parameters: dict[str, str]) -> int:
-    """`dialogue simulate`: the timeline of effects, readable or one JSON object per line."""
-    aws, files = _start(activities, segments, templates=templates, parameters=parameters)
+                   days: int, output: str, parameters: dict[str, str],
+                   quiet: bool = False, candidate: Path | None = None,
+                   summary_file: Path | None = None) -> int:
+    """`dialogue simulate`: the timeline of effects, readable or one JSON object per line, then
+    what the shop would hear and what was dead-lettered (`dryrun`)."""
+    from dialogue.local import dryrun
+
+    aws, files = _start(activities, segments, templates=templates, parameters=parameters,
+                        extra=candidate)
     _catalog(files, segments)
     try:
-        simulation = Simulation(aws, SimulatedClock(first_day(start)))
-        simulation.run(load_events(events), first_day(start), days)
+        with Progress(days, "simulated days", quiet=quiet) as progress:
+            simulation = _Watched(aws, SimulatedClock(first_day(start)), progress=progress)
+            simulation.run(load_events(events), first_day(start), days)
         for line in simulation.log:
             print(f"note: {line}", file=sys.stderr)
         rows = effects(aws)
@@ -72,13 +101,23 @@ def run_simulation(activities: Path, segments: Path, templates: Path, events: Pa
                 print(json.dumps(row, ensure_ascii=False))
         else:
             print(timeline(rows).lstrip("\n"))
+        data = dryrun.summary(aws)
+        if summary_file is not None:
+            summary_file.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        if output != "jsonl":
+            print(dryrun.format_summary(data))
+        if candidate is not None:
+            cid = Activity.model_validate_json(candidate.read_text()).id
+            print(dryrun.candidate(rows, cid, data["reached"].get(cid, {})),
+                  file=sys.stderr if output == "jsonl" else sys.stdout)
     finally:
         aws.stop()
         bootstrap.use_clock(bootstrap.SystemClock())
     return 0
 
 
-def run_demo(activities: Path, segments: Path, events: Path, days: int = 31) -> int:
+def run_demo(activities: Path, segments: Path, events: Path, days: int = 31,
+             report: Path = Path("build/dialogue-report.html"), quiet: bool = False) -> int:
     """The example shop's events over a simulated month, then what every customer got."""
     aws, files = _start(activities, segments)
     catalog = _catalog(files, segments)
@@ -88,12 +127,16 @@ def run_demo(activities: Path, segments: Path, events: Path, days: int = 31) -> 
           f"{len(timeline_events)} events from {start}, {days} simulated days, "
           f"embedded AWS at {aws.endpoint}")
     try:
-        simulation = Simulation(aws, SimulatedClock(first_day(start)))
-        simulation.run(timeline_events, first_day(start), days)
+        with Progress(days, "simulated days", quiet=quiet) as progress:
+            simulation = _Watched(aws, SimulatedClock(first_day(start)), progress=progress)
+            simulation.run(timeline_events, first_day(start), days)
         print("\nTIMELINE (UTC): what the activities did, as the tables record it")
         print(timeline(effects(aws)))
         print()
         _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()})
+        last_day = (first_day(start) + timedelta(days=days - 1)).date()
+        write_report(aws, catalog, last_day, report, quiet)
+        print(f"\nREPORT: {report.resolve()} (open it in a browser)")
     finally:
         aws.stop()
         bootstrap.use_clock(bootstrap.SystemClock())
@@ -162,8 +205,23 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
         print(f"  {body.get('detail-type')} {body.get('detail', {}).get('event_id')}: {reason}")
 
 
-def serve(activities: Path, segments: Path, port: int) -> int:
+def write_report(aws: LocalAws, catalog: Any, today: date, path: Path, quiet: bool) -> None:
+    """The HTML report of the embedded stack, as `dialogue report` writes a deployed one's."""
+    from dialogue.local import report
+    from dialogue.local.insight import StackRef
+    from dialogue.local.progress import Progress
+
+    steps = len(catalog.activities) + len(catalog.segments)
+    with Progress(steps, "report", quiet=quiet) as progress:
+        data = report.collect(aws.client("dynamodb"), StackRef.from_local(aws), catalog, today,
+                              progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.render(data), encoding="utf-8")
+
+
+def serve(activities: Path, segments: Path, port: int, console_port: int = 4567) -> int:
     aws, files = _start(activities, segments, port)
+    console = _console(aws, _catalog(files, segments), console_port)
     print(f"embedded AWS at {aws.endpoint} (region eu-west-1, any credentials)")
     print(f"  event bus : {aws.s.name('EventBus')}  (source 'shop')")
     print(f"  customers : {aws.s.name('CustomersTable')}")
@@ -171,6 +229,12 @@ def serve(activities: Path, segments: Path, port: int) -> int:
     print(f"  messages  : {aws.s.queue_url('MessagesQueue')}")
     print(f"  refresh   : {aws.s.name('RefreshFunction')}  (dialogue segments refresh ID "
           "--function this, with AWS_ENDPOINT_URL set)")
+    print(f"  console   : http://127.0.0.1:{console.server_address[1]}/ (the report, live; "
+          "/why?customer=ID)")
+    params = aws.s.resolver.parameters
+    print(f"  stats/why : --table {aws.s.name('Table')} --customers-table "
+          f"{aws.s.name('CustomersTable')} --shards {params['SegmentShards']} "
+          f"--time-zone {params['TimeZone']}  (dialogue stats|why|report, AWS_ENDPOINT_URL set)")
     print(f"  {len(files)} activities loaded; put_events to the bus and watch. Ctrl-C stops.",
           flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # stop now, even in the middle of a delivery
@@ -190,8 +254,19 @@ def serve(activities: Path, segments: Path, port: int) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        console.shutdown()
         aws.stop()
     return 0
+
+
+def _console(aws: LocalAws, catalog: Any, port: int) -> Any:
+    import boto3
+
+    from dialogue.local import console
+    from dialogue.local.insight import StackRef
+
+    return console.start(lambda: boto3.session.Session().client("dynamodb"),
+                         StackRef.from_local(aws), catalog, port)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
