@@ -271,7 +271,7 @@ def reconcile_service() -> ReconcileService:
     from botocore.config import Config
 
     from dialogue.aws.jobs import DynamoJobs
-    from dialogue.aws.sqs import SqsRejectedEvents
+    from dialogue.aws.sqs import SqsRejectedEvents, SqsRequeue
     from dialogue.delivery.reconcile import ReconcileService, Reporter
     from dialogue.observability import count, logger
     from dialogue.settings import _needs
@@ -281,7 +281,9 @@ def reconcile_service() -> ReconcileService:
     jobs = DynamoJobs(boto3.client("dynamodb", config=config), need("TABLE_NAME"))
     dead = SqsRejectedEvents(boto3.client("sqs", config=config), need("MESSAGES_DLQ_URL"))
     return ReconcileService(jobs, Reporter(jobs, dead, _ClockProxy(), count, logger.error),
-                            _ClockProxy(), count)
+                            _ClockProxy(), count,
+                            requeue=SqsRequeue(boto3.client("sqs", config=config),
+                                               need("MESSAGES_QUEUE_URL")))
 
 
 def wake_service() -> WakeService:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import ClientError
 
 from dialogue.aws import keys, state_codec, transactions
+from dialogue.aws.jobs import QUEUED_FOR, unsettled_fields
 from dialogue.engine.rfm import rfm_delta
 from dialogue.engine.timers import TimerRef, bucket_end
 from dialogue.model.customer import CustomerState
@@ -168,7 +169,9 @@ class DynamoCustomerStore:
                         "subject": {"S": subject}, "activity_id": {"S": effect.activity_id},
                         "channel": {"S": effect.channel}, "template": {"S": effect.template},
                         "payload": {"S": effect.model_dump_json()},
-                        "expires_at": {"N": _epoch(effect.at + JOB_RETENTION)}})
+                        "expires_at": {"N": _epoch(effect.at + JOB_RETENTION)},
+                        # watched by the reconciliation until send_message handles it
+                        **unsettled_fields(effect.key, effect.at + QUEUED_FOR)})
                 case CouponIssued():
                     writes[f"coupon/{effect.key}"] = self._new(keys.coupon_key(effect.key), {
                         "kind": {"S": "coupon"}, "outcome": {"S": "CouponIssued"},

@@ -36,6 +36,16 @@ from dialogue.model.customer import CustomerState
 
 SHARDS = 8  # release index partitions per day
 UNSETTLED_SHARDS = 8  # unsettled index partitions
+# How long a queued job (or a scheduled one past its send time) may wait for send_message before
+# the reconciliation puts it on the messages queue again (its message was lost on the way).
+QUEUED_FOR = timedelta(hours=1)
+MAX_REQUEUES = 3  # then it is dead-lettered: never handled, with that reason
+
+
+def unsettled_fields(job_key: str, due: datetime) -> dict[str, dict[str, str]]:
+    """A new job row's place in the unsettled index: looked at if still queued at `due`."""
+    return {"unsettled_bucket": _s(str(shard(job_key, UNSETTLED_SHARDS))),
+            "unsettled_at": _s(_iso(due))}
 
 
 def _iso(at: datetime) -> str:
@@ -123,22 +133,40 @@ class DynamoJobs:
         return self._update(
             job_key,
             "SET #s = :scheduled, scheduled_at = :at, reason = :reason, release_bucket = :b, "
-            "release_at = :release",
+            "release_at = :release, unsettled_at = :due",
             "#s = :queued",
             {":scheduled": _s("scheduled"), ":at": _s(at.isoformat()),
              ":reason": _s(f"release at {release_at.isoformat()}"), ":b": _s(bucket),
-             ":release": _s(_iso(release_at)), ":queued": _s("queued")}) is True
+             ":release": _s(_iso(release_at)), ":queued": _s("queued"),
+             ":due": _s(_iso(release_at + QUEUED_FOR))}) is True
 
     def finish(self, job_key: str, status: JobStatus, at: datetime, reason: str) -> bool:
         """suppressed / held, with why; False if it was already handled."""
         return self._update(
             job_key,
             f"SET #s = :status, {status.value}_at = :at, reason = :reason, outcome = :outcome "
-            "REMOVE release_bucket",
+            "REMOVE release_bucket, unsettled_bucket, unsettled_at",
             "#s IN (:queued, :scheduled)",
             {":status": _s(status.value), ":at": _s(at.isoformat()), ":reason": _s(reason),
              ":outcome": _s(OUTCOME[status]), ":queued": _s("queued"),
              ":scheduled": _s("scheduled")}) is True
+
+    def requeued(self, job_key: str, status: JobStatus, now: datetime) -> bool:
+        """Put on the messages queue again: looked at again after QUEUED_FOR, counted."""
+        return self._update(
+            job_key, "SET unsettled_at = :next ADD requeued :one", "#s = :status",
+            {":next": _s(_iso(now + QUEUED_FOR)), ":one": {"N": "1"},
+             ":status": _s(status.value)}) is True
+
+    def abandon(self, job_key: str, status: JobStatus, now: datetime, reason: str) -> bool:
+        """A queued or scheduled job never handled: failed with why, due for the dead-letter
+        queue at once (it stays unsettled until `reported`)."""
+        return self._update(
+            job_key, "SET #s = :failed, reason = :reason, settled_at = :now, unsettled_at = :now "
+                     "REMOVE release_bucket",
+            "#s = :status",
+            {":failed": _s("failed"), ":reason": _s(reason[:1000]), ":now": _s(_iso(now)),
+             ":status": _s(status.value)}) is True
 
     def due(self, now: datetime, days_back: int = 3) -> list[str]:
         """The payloads of scheduled jobs whose send time has come (the last few days)."""
@@ -152,7 +180,8 @@ class DynamoJobs:
         return out
 
     def unsettled(self, now: datetime) -> list[Unsettled]:
-        """Rows due for a look: leases run out, failures not yet dead-lettered."""
+        """Rows due for a look: leases run out, failures not yet dead-lettered, jobs queued (or
+        past their send time) for longer than QUEUED_FOR."""
         out: list[Unsettled] = []
         for n in range(UNSETTLED_SHARDS):
             for item in self._query("unsettled", "unsettled_bucket = :b AND unsettled_at <= :now",
@@ -160,7 +189,8 @@ class DynamoJobs:
                 out.append(Unsettled(
                     job_key=item["pk"]["S"].removeprefix("JOB#"), status=item["status"]["S"],
                     attempt=item.get("attempt", {}).get("S"),
-                    reason=item.get("reason", {}).get("S"), payload=item["payload"]["S"]))
+                    reason=item.get("reason", {}).get("S"), payload=item["payload"]["S"],
+                    requeued=int(item.get("requeued", {}).get("N", "0"))))
         return out
 
     def _query(self, index: str, condition: str,

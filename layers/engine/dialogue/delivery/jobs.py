@@ -76,14 +76,16 @@ Claim = Claimed | Busy | Abandoned | Settled
 
 @dataclass(frozen=True)
 class Unsettled:
-    """A row the reconciliation looks at: `sending` past its lease, or `failed`/`unknown` not yet
-    in the dead-letter queue."""
+    """A row the reconciliation looks at: `sending` past its lease, `failed`/`unknown` not yet
+    in the dead-letter queue, or `queued`/`scheduled` and not handled in time (its message was
+    lost before send_message: put on the queue again, dead-lettered after a few tries)."""
 
     job_key: str
     status: str
     attempt: str | None
     reason: str | None
     payload: str
+    requeued: int = 0  # times the reconciliation put it back on the queue (queued/scheduled)
 
 
 class Jobs(Protocol):
@@ -97,3 +99,5 @@ class Jobs(Protocol):
     def schedule(self, job_key: str, at: datetime, release_at: datetime) -> bool: ...
     def finish(self, job_key: str, status: JobStatus, at: datetime, reason: str) -> bool: ...
     def unsettled(self, now: datetime) -> list[Unsettled]: ...
+    def requeued(self, job_key: str, status: JobStatus, now: datetime) -> bool: ...
+    def abandon(self, job_key: str, status: JobStatus, now: datetime, reason: str) -> bool: ...

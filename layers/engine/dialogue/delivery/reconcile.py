@@ -3,7 +3,9 @@
 `Reporter` puts a job that was not sent in the messages dead-letter queue with its reason, then
 marks its row reported (which puts its outcome on the bus). `ReconcileService` runs every few
 minutes: a `sending` row whose lease ran out is settled as *outcome unknown* and reported; a
-`failed` or `unknown` row that is not yet reported (its function died in between) is reported.
+`failed` or `unknown` row that is not yet reported (its function died in between) is reported;
+a `queued` row not handled within an hour (or a `scheduled` one an hour past its send time) is
+put on the messages queue again, up to three times, then dead-lettered as never handled.
 A job may reach the dead-letter queue twice in a race (a reconciliation and a redelivery at the
 same moment), never zero times; its row's outcome is put on the bus once.
 """
@@ -13,11 +15,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from dialogue.delivery.jobs import Jobs, JobStatus
+from dialogue.delivery.jobs import Jobs, JobStatus, Unsettled
 from dialogue.ports import Clock
+
+
+class Requeue(Protocol):
+    def send(self, bodies: list[str]) -> None: ...
 
 
 class DeadLetters(Protocol):
@@ -52,6 +58,8 @@ class ReconcileService:
     count: Callable[[str, int], None]
     # Rows settled moments ago are left to the function settling them (no double report).
     grace: timedelta = timedelta(minutes=2)
+    requeue: Requeue | None = None  # the messages queue
+    max_requeues: int = 3
 
     def run(self) -> Counter[str]:
         """What it ended, by the status it found: sending (lease ran out), failed, unknown."""
@@ -68,5 +76,22 @@ class ReconcileService:
                 self.reporter.report(row.job_key, row.payload, JobStatus(row.status),
                                      row.reason or f"{row.status} (no reason recorded)")
                 done[row.status] += 1
+            elif row.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+                done[self._not_handled(row, JobStatus(row.status), now)] += 1
         self.count("JobsReconciled", sum(done.values()))
         return done
+
+    def _not_handled(self, row: Unsettled, status: JobStatus, now: datetime) -> str:
+        """A job send_message never saw (its queue message was lost, or its release missed):
+        back on the messages queue (claims make a second copy harmless), a few times; then
+        dead-lettered with why."""
+        if self.requeue is not None and row.requeued < self.max_requeues:
+            if self.jobs.requeued(row.job_key, status, now):
+                self.requeue.send([row.payload])
+                self.count("JobsRequeued", 1)
+            return "requeued"
+        reason = (f"never handled: still {status.value} after {row.requeued} returns to the "
+                  "messages queue (found by the reconciliation)")
+        if self.jobs.abandon(row.job_key, status, now, reason):
+            self.reporter.report(row.job_key, row.payload, JobStatus.FAILED, reason)
+        return "abandoned"
