@@ -98,6 +98,7 @@ def test_the_live_console_of_serve_loads_and_answers_why(tmp_path: Path, browser
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         welcome = page.locator('svg.flow[data-activity="welcome"] g[data-element]').first
+        deadline = time.monotonic() + 300  # its own guard: the start may have taken the first
         while True:  # until on_event has applied the registration
             page.goto(f"http://127.0.0.1:{console}/", timeout=180_000)  # the first read
             if welcome.get_attribute("data-count") == "1" or time.monotonic() > deadline:
