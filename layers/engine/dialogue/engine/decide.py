@@ -17,6 +17,7 @@ from dialogue.model.customer import CustomerState, Instance, Journey, Occurrence
 from dialogue.model.effects import AnyEffect
 from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 
+from . import controls
 from .catalog import Catalog
 from .flow import Chance, Codes, ElementFailed, Run, new_coupon_code, stable_chance
 from .record import record
@@ -70,6 +71,7 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     at = min(detail.occurred_at, now)
     effects: list[AnyEffect] = []
     ctx = _Context(detail, occurrence, at, chance, codes)
+    effects += goals_reached(state, catalog, at, ctx.errors, detail.event_id, detail, occurrence)
     effects += _resume_waiting(state, catalog, ctx)
     for activity, trigger in catalog.entries_for(detail):
         effects += isolated(state, ctx.errors, activity.id, trigger.id, detail.event_id,
@@ -153,6 +155,9 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     seen = current.seen_at_entry if current is not None else 0
     if not fires(trigger, detail, occurrence, state, activity, at, since, seen):
         return []
+    refused = controls.refused_entry(activity, current, at)
+    if refused is not None:
+        return [controls.counted(activity.id, state, 0, at, controls.NOT_ENTERED + refused)]
     journey = own_journey(state, activity.id)
     journey.entries += 1
     journey.last_entered_at = at
@@ -160,8 +165,31 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     state.journeys[activity.id] = journey
     run = ctx.run(activity, state, journey, journey.entries)
     run.reached(trigger)
+    controls.start(run)
     run.walk(trigger.next)
     return run.effects
+
+
+def goals_reached(state: CustomerState, catalog: Catalog, at: datetime,
+                  errors: list[ActivityError], event_id: str, detail: Detail | None = None,
+                  occurrence: Occurrence | None = None) -> list[AnyEffect]:
+    """Customers waiting in an activity whose goal this event (or what now holds) meets leave
+    it at once, wherever they wait (`controls.end_at_goal`)."""
+    effects: list[AnyEffect] = []
+    for activity_id, journey in list(state.journeys.items()):
+        activity = catalog.get(activity_id)
+        if not journey.waiting or activity is None or not activity.goals:
+            continue
+        effects += isolated(state, errors, activity_id, "goals", event_id,
+                            partial(_end_if_met, state, activity, at, detail, occurrence))
+    return effects
+
+
+def _end_if_met(state: CustomerState, activity: Activity, at: datetime, detail: Detail | None,
+                occurrence: Occurrence | None) -> list[AnyEffect]:
+    if not controls.goal_met(activity, state, at, detail, occurrence):
+        return []
+    return controls.end_at_goal(state, activity, own_journey(state, activity.id), at)
 
 
 def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> list[AnyEffect]:
@@ -195,5 +223,6 @@ def _resume(state: CustomerState, activity: Activity, element: Element, instance
     journey = own_journey(state, activity.id)
     journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op
     run = ctx.run(activity, state, journey, instance.entry)
+    run.holdout = instance.holdout
     run.walk(element.next)  # reaching `element` was counted when the customer parked
     return run.effects

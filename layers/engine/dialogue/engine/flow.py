@@ -95,6 +95,8 @@ class Run:
     event: dict[str, Any] = field(default_factory=dict)  # the detail, JSON-ready, for templates
     effects: list[AnyEffect] = field(default_factory=list)
     coupons: dict[str, dict[str, str]] = field(default_factory=dict)  # this run's, by promotion
+    holdout: bool = False  # the control group: walked (waits, goals) without any action
+    catch_up: bool = False  # going on after a pause: messages wait for the next send time
 
     def _base(self, element: Element) -> dict[str, Any]:
         return {"activity_id": self.activity.id, "element_id": element.id,
@@ -117,11 +119,16 @@ class Run:
                 raise ElementFailed(element_id) from e
 
     def reached(self, element: Element) -> None:
+        if self.holdout:
+            return  # the control group is counted apart (`controls.HOLDOUT`)
         self.effects.append(ElementReached.model_construct(**self._base(element)))  # type: ignore[arg-type]
 
     def _step(self, el: Element) -> list[str | None]:
         """Carry out one element; return the ids to go on with (in order)."""
         base = self._base(el)
+        if self.holdout and isinstance(el, SendMessage | IssueCoupon | AddToSegment
+                                       | RemoveFromSegment):
+            return [el.next]  # no action for the control group
         match el:
             case TargetElement():
                 ok = all(holds(c, self.state, self.activity, self.now) for c in el.conditions)
@@ -136,7 +143,8 @@ class Run:
                     context["coupon"] = list(self.coupons.values())[-1]
                 self.effects.append(MessageQueued.model_construct(
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
-                    send_immediately=el.send_immediately, event_id=self.event_id,
+                    send_immediately=el.send_immediately and not self.catch_up,
+                    event_id=self.event_id,
                     context=context))
             case IssueCoupon():
                 code, expires = self.codes(), self.now + timedelta(days=el.valid_days)
@@ -219,7 +227,7 @@ class Run:
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance.model_construct(
             entry=self.entry, element=el.id, since=self.now, due_at=due,
-            seen=seen_at(el, self.state, self.now)))
+            seen=seen_at(el, self.state, self.now), holdout=self.holdout, held=False))
 
 
 def due_after(activity: Activity, start: datetime, amount: int, unit: str) -> datetime:

@@ -163,7 +163,21 @@ def effects(aws: LocalAws) -> list[dict[str, Any]]:
             if row.get(name):
                 row[name] = parse_time(row[name]).astimezone(UTC).isoformat().replace(
                     "+00:00", "Z")
-    return sorted(out, key=lambda e: (parse_time(e["at"]), e["customer"], e["effect"]))
+    out.sort(key=lambda e: (parse_time(e["at"]), e["customer"], e["effect"]))
+    return out + control_counts(aws)
+
+
+def control_counts(aws: LocalAws) -> list[dict[str, Any]]:
+    """The journey controls' counts per activity (`engine.controls`: reached goal, holdout, not
+    entered…), as of the end of the simulation: one row each, after the effects."""
+    from dialogue.engine.controls import describe
+
+    clock = getattr(aws.waits, "clock", None)
+    at = (clock() if clock else datetime.now(UTC)).astimezone(UTC)
+    return [{"at": at.isoformat().replace("+00:00", "Z"), "customer": None, "activity": activity,
+             "element": name, "effect": "counted", "count": n, "reason": describe(name)}
+            for activity, per in sorted(readback.counters(aws).items())
+            for name, n in sorted(per.items()) if name.startswith("@") and n]
 
 
 def timeline(rows: list[dict[str, Any]]) -> str:
@@ -177,8 +191,9 @@ def timeline(rows: list[dict[str, Any]]) -> str:
                                      + (f" {parse_time(r['sent_at']):%d/%m %H:%M}"
                                         if r.get("sent_at") else "") + ")",
                 "coupon": lambda r: f"coupon {r['promotion']}",
+                "counted": lambda r: f"{r['count']} × {r['reason']}",
                 }.get(row["effect"], lambda r: f"{r['effect'].replace('_', ' ')} {r['segment']}")
-        lines.append(f"  {at:%H:%M} UTC  {row['customer']:24} {what(row):44} "
+        lines.append(f"  {at:%H:%M} UTC  {row['customer'] or 'customers':24} {what(row):44} "
                      f"← {row['activity'] or 'segment rule'}/{row['element'] or '-'}")
     return "\n".join(lines)
 

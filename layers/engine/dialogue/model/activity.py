@@ -61,6 +61,17 @@ class Timeout(Strict):
     _bounded = field_validator("amount")(_at_most_ten_years)
 
 
+class Interval(Strict):
+    """A duration a control counts: `amount` `unit`, days and longer on the activity's calendar."""
+
+    model_config = ConfigDict(json_schema_extra=_duration_schema)
+
+    unit: Unit
+    amount: int = Field(ge=1, le=MAX_AMOUNT["minutes"])
+
+    _bounded = field_validator("amount")(_at_most_ten_years)
+
+
 class TestMode(Strict):
     """Every wait and every timeout of the activity lasts `wait_minutes` minutes, so that a
     marketer can walk a month-long dialogue through in an afternoon."""
@@ -280,6 +291,32 @@ def trigger_event(element: Element) -> str | None:
     return TRIGGER_EVENTS.get(element.type)
 
 
+class Goal(Strict):
+    """What ends a customer's run at once, wherever they wait, counted as "reached goal": an
+    event (a shop event by detail-type or a custom event by name, with up to two parameters),
+    or conditions that hold (checked on each of the customer's events, timers and daily
+    checks), e.g. no longer in a segment."""
+
+    event: str | None = Field(default=None, min_length=1, max_length=128)
+    parameters: list[ParameterMatch] = Field(default=[], max_length=2)
+    conditions: list[Target] = Field(default=[], max_length=10)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Goal:
+        if (self.event is None) == (not self.conditions):
+            raise ValueError("a goal names either an 'event' or 'conditions', not both")
+        if self.parameters and self.event is None:
+            raise ValueError("'parameters' belong to a goal's 'event'")
+        return self
+
+
+class Holdout(Strict):
+    """A control group: `percent` of entering customers, chosen from the customer and the
+    activity (the same customer always falls on the same side), go through no actions."""
+
+    percent: Decimal = Field(gt=0, lt=100)
+
+
 class Activity(Strict):
     """One dialogue. Dates are whole days in `time_zone`; the end date is inclusive."""
 
@@ -287,11 +324,20 @@ class Activity(Strict):
     id: Id
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    state: Literal["active", "inactive"] = "active"
+    # paused: nobody enters and nobody waiting goes on until it is active again (`on_resume`);
+    # inactive: nobody enters and the customers waiting in it leave (docs/activities.md).
+    state: Literal["active", "inactive", "paused"] = "active"
     start_date: Day | None = None
     end_date: Day | None = None
     time_zone: ZoneName = "UTC"
     repeatable: bool = False
+    max_entries: int | None = Field(default=None, ge=1, le=10_000)
+    min_interval: Interval | None = None
+    goals: list[Goal] = Field(default=[], max_length=10)
+    holdout: Holdout | None = None
+    # What the waits that ran out while the activity was paused do on resume: go on at once,
+    # or go on at once but send their messages at the next send time (not send_immediately).
+    on_resume: Literal["at_once", "next_send_window"] = "at_once"
     test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
 
@@ -300,6 +346,13 @@ class Activity(Strict):
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise ValueError("start_date is after end_date")
         return self
+
+    @field_validator("max_entries", "min_interval")
+    @classmethod
+    def _repeatable_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("repeatable") is False:
+            raise ValueError("only for a repeatable activity (set \"repeatable\": true)")
+        return value
 
     @cached_property
     def by_id(self) -> dict[str, Element]:
@@ -323,8 +376,13 @@ class Activity(Strict):
         end = day_start(self.end_date + timedelta(days=1), self.zone) if self.end_date else None
         return start, end
 
+    @property
+    def paused(self) -> bool:
+        return self.state == "paused"
+
     def is_live(self, now: datetime) -> bool:
-        """Active, and `now` falls between the start date and the end of the end date."""
+        """Active (not paused), and `now` falls between the start date and the end of the end
+        date."""
         if self.state != "active":
             return False
         start, end = self.window

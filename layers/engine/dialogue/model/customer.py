@@ -126,6 +126,8 @@ class Instance(Record):
     since: datetime
     due_at: datetime | None = None
     seen: int = 0  # occurrences of `since`'s second already counted (`triggers.seen_at`)
+    holdout: bool = False  # in the activity's control group: no actions (`engine.controls`)
+    held: bool = False  # its wait ran out while the activity was paused
 
 
 class Journey(Record):

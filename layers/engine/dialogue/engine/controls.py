@@ -1,0 +1,137 @@
+"""Journey controls decided from the one state read: re-entry rules, goals, holdouts, pauses.
+
+Pure, like the rest of the engine. What a control does to a customer is counted on the
+activity's counter row, beside the per-element counts, under a name no element id can take (ids
+start with a letter or a digit): `@goal`, `@holdout`, `@not_entered:max_entries`, ... So the
+statistics read them with the element counts, and no control costs an AWS call of its own: the
+counts ride the transaction that writes the state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dialogue.model.activity import Activity, Goal
+from dialogue.model.customer import CustomerState, Journey, Occurrence
+from dialogue.model.effects import AnyEffect, ElementReached, WaitStarted
+from dialogue.model.events import Detail
+
+from .flow import Run, due_after, stable_chance
+from .targets import holds
+
+GOAL = "@goal"  # a run ended by a goal (treatment group)
+HOLDOUT = "@holdout"  # an entry into the control group
+HOLDOUT_GOAL = "@holdout_goal"  # a control-group run that met a goal
+NOT_ENTERED = "@not_entered:"  # + the rule that kept a customer out: max_entries, min_interval
+PAUSED = "@paused"  # a wait that ran out while the activity was paused (it goes on on resume)
+# While an activity is paused, a wait that runs out is looked at again this much later: so on
+# resume the customers go on within this time, at one wake-up per hour per waiting customer.
+PAUSE_RECHECK = timedelta(hours=1)
+
+
+def describe(name: str) -> str:
+    """What a control's count says, for the statistics and `dialogue simulate`."""
+    if name.startswith(NOT_ENTERED):
+        return f"not entered: {name.removeprefix(NOT_ENTERED).replace('_', ' ')}"
+    return {GOAL: "reached goal", HOLDOUT: "entered the holdout (no actions)",
+            HOLDOUT_GOAL: "reached goal in the holdout",
+            PAUSED: "wait ran out while paused (held until resumed)"}.get(name, name)
+
+
+def conversion(per_element: dict[str, int], activity: Activity) -> dict[str, float | None]:
+    """Goals reached per entry, for the customers who got the actions and for the holdout."""
+    entries, held = per_element.get(activity.entry.id, 0), per_element.get(HOLDOUT, 0)
+    treated = entries - held
+    return {"treated": per_element.get(GOAL, 0) / treated if treated else None,
+            "holdout": per_element.get(HOLDOUT_GOAL, 0) / held if held else None}
+
+
+def counted(activity_id: str, state: CustomerState, entry: int, at: datetime,
+            name: str) -> AnyEffect:
+    """One count of a control on the activity's counter row (as an element reached)."""
+    return ElementReached.model_construct(  # type: ignore[return-value]
+        activity_id=activity_id, element_id=name, subject=state.subject, entry=entry, at=at,
+        incarnation=state.incarnation)
+
+
+# --- re-entry ----------------------------------------------------------------------------------
+def refused_entry(activity: Activity, journey: Journey | None, at: datetime) -> str | None:
+    """The rule that keeps a customer from entering again now, or None: `max_entries`, then
+    `min_interval` (counted from their last entry, on the activity's calendar)."""
+    if journey is None or not journey.entries:
+        return None
+    if activity.max_entries is not None and journey.entries >= activity.max_entries:
+        return "max_entries"
+    interval, last = activity.min_interval, journey.last_entered_at
+    if interval is not None and last is not None \
+            and at < due_after(activity, last, interval.amount, interval.unit):
+        return "min_interval"
+    return None
+
+
+# --- holdout -----------------------------------------------------------------------------------
+def in_holdout(activity: Activity, subject: str) -> bool:
+    """Deterministic: a hash of the customer and the activity, below the percentage."""
+    if activity.holdout is None:
+        return False
+    roll = Decimal(str(stable_chance(f"holdout/{activity.id}/{subject}"))) * 100
+    return roll < activity.holdout.percent
+
+
+def start(run: Run) -> None:
+    """A new entry's run: in the control group, it is counted and walked without actions."""
+    if in_holdout(run.activity, run.state.subject):
+        run.holdout = True
+        run.effects.append(counted(run.activity.id, run.state, run.entry, run.now, HOLDOUT))
+
+
+# --- goals -------------------------------------------------------------------------------------
+def goal_met(activity: Activity, state: CustomerState, at: datetime,
+             detail: Detail | None = None, occurrence: Occurrence | None = None) -> bool:
+    """Does any goal hold: this event (if any) is a goal event, or a goal's conditions hold?"""
+    return any(_meets(g, activity, state, at, detail, occurrence) for g in activity.goals)
+
+
+def _meets(goal: Goal, activity: Activity, state: CustomerState, at: datetime,
+           detail: Detail | None, occurrence: Occurrence | None) -> bool:
+    if goal.conditions:
+        return all(holds(c, state, activity, at) for c in goal.conditions)
+    if detail is None or (occurrence is None and detail.BEHAVIOUR):
+        return False  # behaviour without tracking consent is not reacted to (`record`)
+    kind, fields = _event_fields(detail, occurrence)
+    return kind == goal.event and all(p.match.matches(fields.get(p.name))
+                                      for p in goal.parameters)
+
+
+def _event_fields(detail: Detail, occurrence: Occurrence | None) -> tuple[str, dict[str, Any]]:
+    """The event's name (a custom event's own name) and its text fields, as triggers see them."""
+    if occurrence is not None:
+        return occurrence.kind, occurrence.fields
+    name = getattr(detail, "name", None) if detail.DETAIL_TYPE == "CustomEvent" else None
+    fields = {k: str(v) for k, v in detail.model_dump(mode="json").items()
+              if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    if name is not None:
+        fields.update({k: str(v) for k, v in getattr(detail, "parameters", {}).items()})
+    return name or detail.DETAIL_TYPE, fields
+
+
+def end_at_goal(state: CustomerState, activity: Activity, journey: Journey,
+                at: datetime) -> list[AnyEffect]:
+    """Every run of the customer waiting in `activity` ends here (their timers then find
+    nobody), each counted once: `@goal`, or `@holdout_goal` for the control group."""
+    runs = {(i.entry, i.holdout) for i in journey.waiting}
+    journey.waiting.clear()
+    return [counted(activity.id, state, entry, at, HOLDOUT_GOAL if holdout else GOAL)
+            for entry, holdout in sorted(runs)]
+
+
+# --- pause -------------------------------------------------------------------------------------
+def recheck(state: CustomerState, activity: Activity, entry: int, element: str,
+            at: datetime) -> list[AnyEffect]:
+    """A paused activity's wait ran out: its timer is set again for PAUSE_RECHECK later (the
+    customer keeps their place and due time), and counted once per wait as `@paused`."""
+    return [WaitStarted.model_construct(  # type: ignore[list-item]
+        activity_id=activity.id, element_id=element, subject=state.subject, entry=entry, at=at,
+        incarnation=state.incarnation, due_at=at + PAUSE_RECHECK)]

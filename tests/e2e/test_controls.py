@@ -1,0 +1,162 @@
+"""Journey controls end to end on embedded AWS and the simulated clock (issue 14): re-entry
+rules, goals, pause and resume, holdouts. Events go to EventBridge, the stack's functions run,
+waits follow the simulated clock; what a user cares about is read back: the e-mails SES received,
+the message jobs, where customers stand, and the controls' counts the statistics read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dialogue import bootstrap
+from dialogue.engine import controls
+from dialogue.engine.catalog import Catalog
+from dialogue.local import readback
+from dialogue.local.runtime import LocalAws
+from dialogue.local.simulate import effects
+from dialogue.model.activity import Activity
+from jsonschema import Draft202012Validator
+
+from tests.e2e.conftest import ROOT
+from tests.e2e.test_time import World, local, orders, registers, sent, subjects
+
+
+@pytest.fixture
+def world(local_aws: LocalAws, tmp_path: Path) -> Iterator[World]:
+    local_aws.reset()
+    yield World(local_aws, tmp_path)
+    bootstrap.use_clock(bootstrap.SystemClock())
+    local_aws.waits.clock = None
+
+
+def counts(world: World, activity: str) -> dict[str, int]:
+    return {k: n for k, n in readback.counters(world.aws).get(activity, {}).items()
+            if k.startswith("@")}
+
+
+def counted_rows(world: World) -> list[dict[str, Any]]:
+    """The `dialogue simulate` rows of the controls' counts, checked against their schema."""
+    schema = json.loads((ROOT / "docs/schema/simulate-row.schema.json").read_text())
+    rows = effects(world.aws)
+    for row in rows:
+        assert list(Draft202012Validator(schema).iter_errors(row)) == [], row
+    return [r for r in rows if r["effect"] == "counted"]
+
+
+THANKS = {
+    "id": "thanks", "name": "A thank-you per order, at most twice and once a day",
+    "repeatable": True, "max_entries": 2, "min_interval": {"unit": "days", "amount": 1},
+    "elements": [
+        {"id": "ordered", "type": "places_order", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "ski-sale",
+         "send_immediately": True}]}
+
+
+def test_reentry_rules_cap_entries_per_customer_and_space_them(world: World):
+    world.load([THANKS])
+    world.run([registers("ada", "2027-01-04T08:00:00Z"),
+               orders("ada", "2027-01-04T10:00:00Z"),     # entry 1
+               orders("ada", "2027-01-04T15:00:00Z"),     # within a day of it: refused
+               orders("ada", "2027-01-05T10:30:00Z"),     # entry 2
+               orders("ada", "2027-01-07T10:00:00Z")],    # the third: refused
+              datetime(2027, 1, 4, tzinfo=UTC), 4)
+
+    assert sent(world.jobs(), "ada", "ski-sale") == ["01-04 11:00", "01-05 11:30"]
+    assert subjects(world.mails(), "ada") == ["ski-sale", "ski-sale"]
+    assert counts(world, "thanks") == {"@not_entered:min_interval": 1,
+                                       "@not_entered:max_entries": 1}
+    assert {(r["element"], r["count"], r["reason"]) for r in counted_rows(world)} == {
+        ("@not_entered:min_interval", 1, "not entered: min interval"),
+        ("@not_entered:max_entries", 1, "not entered: max entries")}
+
+
+NURTURE = {
+    "id": "nurture", "name": "Welcome, and a reminder after two days unless they order",
+    "goals": [{"event": "OrderPlaced"}],
+    "elements": [
+        {"id": "registered", "type": "registers", "next": "hello"},
+        {"id": "hello", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True, "next": "wait"},
+        {"id": "wait", "type": "wait", "unit": "days", "amount": 2, "next": "reminder"},
+        {"id": "reminder", "type": "send_message", "channel": "email",
+         "template": "red-label-reminder", "send_immediately": True}]}
+
+
+def test_a_goal_ends_the_run_wherever_the_customer_waits_and_is_counted(world: World):
+    world.load([NURTURE])
+    world.run([registers("bea", "2027-01-04T10:00:00Z"),
+               orders("bea", "2027-01-05T10:00:00Z"),          # the goal, while waiting
+               registers("cid", "2027-01-04T10:00:00Z")],      # never orders
+              datetime(2027, 1, 4, tzinfo=UTC), 4)
+
+    assert subjects(world.mails(), "bea") == ["welcome"]  # no reminder after the goal
+    assert subjects(world.mails(), "cid") == ["red-label-reminder", "welcome"]
+    assert world.customer("bea").journeys["nurture"].waiting == []
+    per = readback.counters(world.aws)["nurture"]
+    assert per["@goal"] == 1 and per["registered"] == 2
+    activity = Activity.model_validate({"schema_version": 1, **NURTURE})
+    assert controls.conversion(per, activity) == {"treated": 0.5, "holdout": None}
+    assert [(r["element"], r["count"], r["reason"]) for r in counted_rows(world)] == [
+        ("@goal", 1, "reached goal")]
+
+
+FOLLOW_UP = {
+    "id": "follow-up", "name": "A mail a day after registering", "on_resume": "at_once",
+    "elements": [
+        {"id": "registered", "type": "registers", "next": "wait"},
+        {"id": "wait", "type": "wait", "amount": 1, "unit": "days", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "ski-sale",
+         "send_immediately": True}]}
+
+
+def test_a_paused_activity_holds_its_customers_and_lets_them_go_on_when_resumed(world: World):
+    world.load([FOLLOW_UP])
+    world.run([registers("dan", "2027-01-04T10:00:00Z")], datetime(2027, 1, 4, tzinfo=UTC), 1)
+    world.load([{**FOLLOW_UP, "state": "paused"}])
+    # Dan's wait ends on the 5th at 11:00 Paris; Eve registers while paused.
+    world.run([registers("eve", "2027-01-05T09:00:00Z")], datetime(2027, 1, 5, tzinfo=UTC), 2)
+
+    assert world.jobs() == [] and world.mails() == []
+    [held] = world.customer("dan").journeys["follow-up"].waiting
+    assert (held.element, held.held) == ("wait", True)  # kept its place
+    assert "follow-up" not in world.customer("eve").journeys  # nobody entered
+    assert counts(world, "follow-up") == {"@paused": 1}
+
+    world.load([FOLLOW_UP])  # resumed on the 7th at midnight UTC
+    world.run([], datetime(2027, 1, 7, tzinfo=UTC), 1)
+
+    [job] = world.jobs("dan")
+    assert local(job["sent_at"]) <= "01-07 02:00"  # within the hour of the resume
+    assert subjects(world.mails(), "dan") == ["ski-sale"]
+    assert world.customer("dan").journeys["follow-up"].waiting == []
+
+
+def test_a_holdout_enters_but_gets_nothing_and_its_conversion_is_counted_apart(world: World):
+    activity = {**NURTURE, "id": "held-nurture", "holdout": {"percent": 50}}
+    model = Activity.model_validate({"schema_version": 1, **activity})
+    names = [f"cust{n}" for n in range(12)]
+    held = [n for n in names if controls.in_holdout(model, f"customer:{n}")]
+    assert 0 < len(held) < len(names)
+    world.load([activity])
+    world.run([*(registers(n, "2027-01-04T10:00:00Z") for n in names),
+               *(orders(n, "2027-01-05T10:00:00Z") for n in names[:6])],
+              datetime(2027, 1, 4, tzinfo=UTC), 4)
+
+    for name in names:
+        got = subjects(world.mails(), name)
+        if name in held:
+            assert got == [] and world.jobs(name) == [], name
+        else:
+            assert got == (["welcome"] if name in names[:6] else
+                           ["red-label-reminder", "welcome"]), name
+    per = readback.counters(world.aws)["held-nurture"]
+    assert per["registered"] == len(names) and per["@holdout"] == len(held)
+    assert per.get("hello", 0) == len(names) - len(held)  # elements count the treated only
+    converted_held = len([n for n in held if n in names[:6]])
+    assert per.get("@holdout_goal", 0) == converted_held
+    assert per.get("@goal", 0) == 6 - converted_held
+    assert Catalog([model]).get("held-nurture") is not None

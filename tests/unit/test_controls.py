@@ -1,0 +1,258 @@
+"""Journey controls in the pure engine: re-entry rules, goals, pause and resume, holdouts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from dialogue.engine import controls
+from dialogue.engine.catalog import Catalog
+from dialogue.engine.checks import load_catalog
+from dialogue.engine.daily import daily
+from dialogue.engine.decide import Decision, decide
+from dialogue.engine.timers import TimerRef
+from dialogue.engine.wake import wake
+from dialogue.model.activity import Activity
+from dialogue.model.customer import CustomerState, Membership
+from dialogue.model.effects import ElementReached, MessageQueued, WaitStarted
+from dialogue.model.events import ShopEvent
+
+from tests.unit.conftest import NOW, activity, event
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+def customer(subject: str = "customer:c1", **fields: Any) -> CustomerState:
+    return CustomerState(subject=subject, **fields)
+
+
+def ordered(at=NOW, n: int = 1, **detail: Any) -> ShopEvent:
+    return event("OrderPlaced", order_id=f"o{n}-{at.isoformat()}", total="20",
+                 lines=[{"product_id": "p", "unit_price": "20"}], occurred_at=at, **detail)
+
+
+def custom(name: str, at=NOW, **parameters: str) -> ShopEvent:
+    return event("CustomEvent", name=name, parameters=parameters, occurred_at=at)
+
+
+def counts(decision: Decision) -> list[str]:
+    return [e.element_id for e in decision.effects
+            if isinstance(e, ElementReached) and e.element_id.startswith("@")]
+
+
+def messages(decision: Decision) -> list[MessageQueued]:
+    return [e for e in decision.effects if isinstance(e, MessageQueued)]
+
+
+def thanks(**props: Any) -> Activity:
+    """Every order: a mail at once."""
+    return activity({"id": "ordered", "type": "places_order", "next": "mail"},
+                    {"id": "mail", "type": "send_message", "channel": "email",
+                     "template": "welcome", "send_immediately": True}, **props)
+
+
+def play(act: Activity | list[Activity], events: list[ShopEvent],
+         state: CustomerState | None = None) -> tuple[CustomerState, list[Decision]]:
+    catalog = Catalog(act if isinstance(act, list) else [act])
+    state = state or customer()
+    out = []
+    for ev in events:
+        decision = decide(state, ev, catalog, ev.detail.occurred_at)
+        state = decision.state
+        out.append(decision)
+    return state, out
+
+
+# --- 1. re-entry rules ---------------------------------------------------------------------------
+def test_max_entries_lets_a_customer_in_that_many_times_and_counts_the_refusals():
+    act = thanks(repeatable=True, max_entries=2)
+
+    state, decisions = play(act, [ordered(NOW + n * HOUR, n) for n in range(4)])
+
+    assert [len(messages(d)) for d in decisions] == [1, 1, 0, 0]
+    assert [counts(d) for d in decisions[2:]] == [["@not_entered:max_entries"]] * 2
+    assert state.journeys["act"].entries == 2
+
+
+def test_min_interval_keeps_a_customer_out_until_it_has_passed_since_their_last_entry():
+    act = thanks(repeatable=True, min_interval={"unit": "days", "amount": 1})
+    at = [NOW, NOW + 23 * HOUR, NOW + DAY, NOW + DAY + HOUR]
+
+    _, decisions = play(act, [ordered(t, n) for n, t in enumerate(at)])
+
+    assert [len(messages(d)) for d in decisions] == [1, 0, 1, 0]
+    assert counts(decisions[1]) == ["@not_entered:min_interval"]
+
+
+@pytest.mark.parametrize("rule", ['"max_entries": 3',
+                                  '"min_interval": {"unit": "days", "amount": 7}'])
+def test_reentry_rules_on_a_non_repeatable_activity_are_refused_with_their_path(rule: str):
+    text = ('{"id": "a", "name": "A", ' + rule + ', "elements": [{"id": "t", "type": '
+            '"registers", "next": "m"}, {"id": "m", "type": "send_message", "channel": "email", '
+            '"template": "welcome"}]}')
+    _, problems = load_catalog([("a.json", text)], [], [])
+    [problem] = problems
+    assert problem.path == f"$.{rule.split(chr(34))[1]}"
+    assert "only for a repeatable activity" in problem.reason
+
+
+# --- 2. goals ------------------------------------------------------------------------------------
+def nurture(**props: Any) -> Activity:
+    """Registered: a mail, a week's wait, a reminder; an order is the goal."""
+    return activity(
+        {"id": "registered", "type": "registers", "next": "hello"},
+        {"id": "hello", "type": "send_message", "channel": "email", "template": "welcome",
+         "next": "wait"},
+        {"id": "wait", "type": "wait", "unit": "days", "amount": 7, "next": "reminder"},
+        {"id": "reminder", "type": "send_message", "channel": "email", "template": "welcome"},
+        **{"goals": [{"event": "OrderPlaced"}], **props})
+
+
+def test_a_goal_event_ends_the_run_at_once_and_is_counted_so_its_timer_finds_nobody():
+    act = nurture()
+    state, [entered, goal] = play(act, [event("CustomerRegistered"), ordered(NOW + DAY)])
+
+    assert counts(goal) == ["@goal"] and messages(goal) == []
+    assert state.journeys["act"].waiting == []
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+    late = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 8 * DAY)
+    assert late.duplicate and late.effects == []  # no reminder
+
+
+def test_a_goal_event_with_parameters_needs_them_to_match():
+    act = nurture(goals=[{"event": "Subscribed", "parameters": [
+        {"name": "list", "match": {"rule": "exact", "value": "news"}}]}])
+
+    state, [_, other, goal] = play(act, [event("CustomerRegistered"),
+                                         custom("Subscribed", NOW + HOUR, list="offers"),
+                                         custom("Subscribed", NOW + 2 * HOUR, list="News")])
+
+    assert counts(other) == [] and counts(goal) == ["@goal"]
+    assert state.journeys["act"].waiting == []
+
+
+def test_a_goal_condition_ends_the_run_at_the_timer_instead_of_the_next_message():
+    act = nurture(goals=[{"conditions": [{"type": "segment", "segments": ["vip"]}]}])
+    state, [entered] = play(act, [event("CustomerRegistered")])
+    state.segments["vip"] = Membership(since=NOW + DAY)
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+
+    woken = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 7 * DAY)
+
+    assert counts(woken) == ["@goal"] and messages(woken) == []
+    assert woken.state.journeys["act"].waiting == []
+
+
+def test_a_goal_condition_is_checked_by_the_daily_check():
+    act = nurture(goals=[{"conditions": [{"type": "segment", "segments": ["vip"],
+                                          "match": "none"}]}])
+    state, _ = play(act, [event("CustomerRegistered")],
+                    customer(segments={"vip": Membership(since=NOW - DAY)}))
+    del state.segments["vip"]  # left the segment
+
+    checked = daily(state, Catalog([act]), NOW + DAY, act.zone)
+
+    assert counts(checked) == ["@goal"] and checked.state.journeys["act"].waiting == []
+
+
+@pytest.mark.parametrize("goal", [{}, {"event": "X", "conditions": [
+    {"type": "segment", "segments": ["vip"]}]}, {"parameters": [
+        {"name": "a", "match": {"rule": "exact", "value": "b"}}],
+        "conditions": [{"type": "segment", "segments": ["vip"]}]}])
+def test_a_goal_is_an_event_or_conditions(goal: dict[str, Any]):
+    with pytest.raises(ValueError, match="goal"):
+        nurture(goals=[goal])
+
+
+# --- 3. pause and resume -------------------------------------------------------------------------
+def paused_and_resumed(act: Activity) -> tuple[Decision, Decision, Decision]:
+    """Entered, paused before the wait ended, resumed a day after it did."""
+    state, [entered] = play(act, [event("CustomerRegistered")])
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+    paused = Catalog([act.model_copy(update={"state": "paused"})])
+    held = wake(state, paused, TimerRef.from_effect(started), NOW + 7 * DAY)
+    [again] = [e for e in held.effects if isinstance(e, WaitStarted)]
+    still = wake(held.state, paused, TimerRef.from_effect(again), again.due_at)
+    [later] = [e for e in still.effects if isinstance(e, WaitStarted)]
+    resumed = wake(still.state, Catalog([act]), TimerRef.from_effect(later), NOW + 8 * DAY)
+    return held, still, resumed
+
+
+def test_a_wait_that_ends_while_paused_keeps_its_place_and_goes_on_on_resume():
+    held, still, resumed = paused_and_resumed(nurture())
+
+    assert messages(held) == [] and counts(held) == ["@paused"]
+    assert [i.element for i in held.state.journeys["act"].waiting] == ["wait"]
+    assert messages(still) == [] and counts(still) == []  # counted once per wait
+    [reminder] = messages(resumed)
+    assert reminder.element_id == "reminder" and resumed.state.journeys["act"].waiting == []
+
+
+@pytest.mark.parametrize(("on_resume", "at_once"), [("at_once", True),
+                                                     ("next_send_window", False)])
+def test_on_resume_says_whether_the_catch_up_goes_at_once_or_at_the_send_time(
+        on_resume: str, at_once: bool):
+    act = nurture(on_resume=on_resume)
+    act = act.model_copy(update={"elements": [
+        *act.elements[:3], act.elements[3].model_copy(update={"send_immediately": True})]})
+
+    *_, resumed = paused_and_resumed(act)
+
+    [reminder] = messages(resumed)
+    assert reminder.send_immediately is at_once
+
+
+def test_nobody_enters_a_paused_activity_and_an_awaited_event_does_not_move_them_on():
+    act = activity({"id": "registered", "type": "registers", "next": "wish"},
+                   {"id": "wish", "type": "wait_for_event", "event": "Wished", "next": "mail"},
+                   {"id": "mail", "type": "send_message", "channel": "email",
+                    "template": "welcome"})
+    state, _ = play(act, [event("CustomerRegistered")])
+    paused = act.model_copy(update={"state": "paused"})
+
+    state, [wished] = play(paused, [custom("Wished", NOW + HOUR)], state)
+    assert messages(wished) == [] and [i.element for i in state.journeys["act"].waiting] == [
+        "wish"]
+    _, [other] = play(paused, [event("CustomerRegistered")], customer("customer:c2"))
+    assert other.state.journeys == {}
+
+
+def test_a_daily_check_keeps_a_paused_activity_s_customers_but_drops_a_deactivated_one_s():
+    act = nurture()
+    state, _ = play(act, [event("CustomerRegistered")])
+    for status, kept in (("paused", True), ("inactive", False)):
+        checked = daily(state, Catalog([act.model_copy(update={"state": status})]),
+                        NOW + DAY, act.zone)
+        assert bool(checked.state.journeys["act"].waiting) is kept, status
+
+
+# --- 4. holdout ----------------------------------------------------------------------------------
+def test_a_holdout_is_deterministic_near_its_percentage_and_walks_without_actions():
+    act = nurture(holdout={"percent": 20})
+    subjects = [f"customer:{n}" for n in range(2000)]
+    held = [s for s in subjects if controls.in_holdout(act, s)]
+    assert 0.17 < len(held) / len(subjects) < 0.23
+    assert held == [s for s in subjects if controls.in_holdout(act, s)]
+
+    state, [entered, goal] = play(act, [event("CustomerRegistered"), ordered(NOW + DAY)],
+                                  customer(held[0]))
+    assert messages(entered) == [] and counts(entered) == ["@holdout"]
+    assert [i.holdout for i in entered.state.journeys["act"].waiting] == [True]
+    assert counts(goal) == ["@holdout_goal"]
+
+    other = next(s for s in subjects if s not in held)
+    _, [treated] = play(act, [event("CustomerRegistered")], customer(other))
+    assert [m.element_id for m in messages(treated)] == ["hello"] and counts(treated) == []
+
+
+def test_a_holdout_customer_who_waits_gets_no_message_at_the_end_of_the_wait():
+    act = nurture(holdout={"percent": 99})
+    subject = next(f"customer:{n}" for n in range(100)
+                   if controls.in_holdout(act, f"customer:{n}"))
+    state, [entered] = play(act, [event("CustomerRegistered")], customer(subject))
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+
+    woken = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 7 * DAY)
+
+    assert messages(woken) == [] and woken.state.journeys["act"].waiting == []
