@@ -160,3 +160,38 @@ def test_a_holdout_enters_but_gets_nothing_and_its_conversion_is_counted_apart(w
     assert per.get("@holdout_goal", 0) == converted_held
     assert per.get("@goal", 0) == 6 - converted_held
     assert Catalog([model]).get("held-nurture") is not None
+
+
+def welcome_at_once(ident: str, then: str) -> dict[str, Any]:
+    return {"id": ident, "name": f"Welcome at once, quiet hours ({then})",
+            "quiet_hours": {"start": "21:00", "end": "08:00", "then": then},
+            "elements": [
+                {"id": "registered", "type": "registers", "next": "mail"},
+                {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+                 "send_immediately": True}]}
+
+
+def test_quiet_hours_hold_a_message_until_morning_where_the_customer_lives(world: World):
+    world.load([welcome_at_once("welcome-hold", "hold")])
+    # 10:00 UTC: 05:00 in New York, 11:00 in Paris (the shop's zone).
+    world.run([registers("finn", "2027-01-04T10:00:00Z", time_zone="America/New_York"),
+               registers("gus", "2027-01-04T10:00:00Z")],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+
+    [finn] = world.jobs("finn")
+    assert (finn["status"], finn["sent_at"][:16]) == ("sent", "2027-01-04T13:00")  # 08:00 NY
+    [gus] = world.jobs("gus")
+    assert gus["status"] == "sent" and local(gus["sent_at"]) <= "01-04 11:15"
+    assert subjects(world.mails(), "finn") == ["welcome"]
+
+
+def test_quiet_hours_skip_a_message_due_at_night_and_say_why(world: World):
+    world.load([welcome_at_once("welcome-skip", "skip")])
+    world.run([registers("hal", "2027-01-04T21:30:00Z"),    # 22:30 in Paris
+               registers("ivy", "2027-01-04T12:00:00Z")],   # 13:00 in Paris
+              datetime(2027, 1, 4, tzinfo=UTC), 2)
+
+    [hal] = world.jobs("hal")
+    assert hal["status"] == "suppressed"
+    assert hal["reason"] == "skipped: quiet hours 21:00-08:00 in Europe/Paris"
+    assert subjects(world.mails(), "hal") == [] and subjects(world.mails(), "ivy") == ["welcome"]

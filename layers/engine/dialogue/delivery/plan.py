@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from dialogue.delivery.quiet import describe, quiet_until
 from dialogue.delivery.render import RenderError, render
 from dialogue.delivery.sms import InvalidNumber, e164, parts
 from dialogue.delivery.tracking import message_tags
+from dialogue.model.activity import QuietHours
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
@@ -45,6 +47,7 @@ class DeliverySettings:
     send_time: time = time(9, 0)
     time_zone: str = "UTC"
     configuration_set: str | None = None
+    quiet_hours: QuietHours | None = None  # the shop's default, for activities without their own
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Hold:
 @dataclass(frozen=True)
 class Schedule:
     release_at: datetime
+    reason: str | None = None  # why, when it is not the daily send time
 
 
 Plan = Email | Sms | Suppress | Hold | Schedule
@@ -126,6 +130,9 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
             return Schedule(release)
     if state is None:
         return Suppress("unknown customer", "unknown_customer")
+    quiet = _quiet(job, state, now, settings)
+    if quiet is not None:
+        return quiet
     if template is None:
         return Hold(f"template {job.template!r} does not exist")
     if template.channel != job.channel:
@@ -156,6 +163,23 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
                  headers={"List-Unsubscribe": f"<{unsubscribe}>",
                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
                  tags=message_tags(job))
+
+
+def _quiet(job: MessageQueued, state: CustomerState, now: datetime,
+           settings: DeliverySettings) -> Schedule | Suppress | None:
+    """Inside quiet hours or on a blackout day (the activity's, else the shop's): held until
+    the window opens, or skipped, as the activity says; None when it may go now."""
+    window = job.quiet_hours or settings.quiet_hours
+    if window is None:
+        return None
+    zone = state.profile.time_zone or settings.time_zone
+    opening = quiet_until(window, now, ZoneInfo(zone))
+    if opening is None:
+        return None
+    why = describe(window, zone)
+    if window.then == "skip":
+        return Suppress(f"skipped: {why}", "quiet_hours")
+    return Schedule(opening, f"held: {why}, release at {opening.isoformat()}")
 
 
 def _context(job: MessageQueued, state: CustomerState, settings: DeliverySettings,

@@ -130,7 +130,7 @@ class DeliveryService:
         decision = plan(job, state, suppressed, template, now, self.settings)
         match decision:
             case Schedule():
-                done = self.jobs.schedule(job.key, now, decision.release_at)
+                done = self.jobs.schedule(job.key, now, decision.release_at, decision.reason)
                 return self._outcome(Delivered.SCHEDULED if done else Delivered.DUPLICATE)
             case Suppress() | Hold():
                 status = JobStatus.SUPPRESSED if isinstance(decision, Suppress) else JobStatus.HELD

@@ -144,7 +144,7 @@ class Run:
                 self.effects.append(MessageQueued.model_construct(
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
                     send_immediately=el.send_immediately and not self.catch_up,
-                    event_id=self.event_id,
+                    event_id=self.event_id, quiet_hours=self.activity.quiet_hours,
                     context=context))
             case IssueCoupon():
                 code, expires = self.codes(), self.now + timedelta(days=el.valid_days)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from dialogue import bootstrap
 from dialogue.engine.schedule import fires
+from dialogue.engine.timers import bucket_end
 from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
 
@@ -84,11 +85,15 @@ class Simulation:
             self.log.append(f"{len(late)} events before --from are published at its start")
         next_daily, next_send = next(daily_at), next(send_at)
         waits: SimulatedWaits = self.aws.waits
-        i = 0
+        i, released = 0, start
         while True:
             wake = waits.pending()[:1]
+            # A job held for another time (quiet hours) goes at the release function's first
+            # run after it (every 15 minutes), not only at the daily send time.
+            release = self._next_release(released)
             candidates = [t for t in (pending[i][0] if i < len(pending) else None, next_daily,
-                                      next_send, wake[0] if wake else None) if t is not None]
+                                      next_send, wake[0] if wake else None, release)
+                          if t is not None]
             at = max(min(candidates), self.clock.at)
             if at > end:
                 break
@@ -117,11 +122,22 @@ class Simulation:
             if wake and wake[0] <= at:
                 self._quietly(partial(waits.advance_to, at))
                 self._settle()
-            if next_send <= at:
+            if next_send <= at or (release is not None and release <= at):
                 self._quietly(self.aws.run_schedules)  # the release function, every 15 minutes
                 self._settle()
-                next_send = next(send_at)
+                released = at
+                if next_send <= at:
+                    next_send = next(send_at)
         self.clock.at = end
+
+    def _next_release(self, after: datetime) -> datetime | None:
+        """The release function's first run (on the quarter hour) after the earliest release
+        time of a scheduled job, if later than its last run `after`."""
+        times = [parse_time(j["release_at"]) for j in readback.scheduled_jobs(self.aws)]
+        if not times:
+            return None
+        run = bucket_end(min(times), 15)
+        return run if run > after else None
 
     def _settle(self) -> None:
         """Deliver until queues, pipes and running executions are all quiet."""

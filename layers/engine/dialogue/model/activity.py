@@ -291,6 +291,37 @@ def trigger_event(element: Element) -> str | None:
     return TRIGGER_EVENTS.get(element.type)
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class Blackout(Strict):
+    """A named list of days without marketing sends (whole days, the customer's time zone)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    dates: list[Day] = Field(min_length=1, max_length=60)
+
+
+class QuietHours(Strict):
+    """No message of the activity goes out from `start` to `end` (wall-clock "HH:MM" in the
+    customer's time zone, else the shop's; across midnight when `end` is earlier), nor on a
+    blackout day: it is held until the window opens (`then: hold`) or not sent (`skip`)."""
+
+    start: str | None = Field(default=None, pattern=HHMM)
+    end: str | None = Field(default=None, pattern=HHMM)
+    then: Literal["hold", "skip"] = "hold"
+    blackout: Blackout | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> QuietHours:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("quiet hours take both 'start' and 'end'")
+        if self.start is not None and self.start == self.end:
+            raise ValueError("'start' and 'end' are the same time: no window would open")
+        if self.start is None and self.blackout is None:
+            raise ValueError("quiet hours need 'start' and 'end', or a 'blackout'")
+        return self
+
+
 class Goal(Strict):
     """What ends a customer's run at once, wherever they wait, counted as "reached goal": an
     event (a shop event by detail-type or a custom event by name, with up to two parameters),
@@ -338,6 +369,7 @@ class Activity(Strict):
     # What the waits that ran out while the activity was paused do on resume: go on at once,
     # or go on at once but send their messages at the next send time (not send_immediately).
     on_resume: Literal["at_once", "next_send_window"] = "at_once"
+    quiet_hours: QuietHours | None = None
     test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from .activity import QuietHours
 from .base import Strict
 
 
@@ -36,6 +37,7 @@ class MessageQueued(Effect):
     event_id: str  # the event that led here
     # What the template may use besides the customer: the event's detail, this run's coupons.
     context: dict[str, Any] = {}
+    quiet_hours: QuietHours | None = None  # the activity's, applied at send time (delivery)
 
 
 class CouponIssued(Effect):
