@@ -195,3 +195,35 @@ def test_quiet_hours_skip_a_message_due_at_night_and_say_why(world: World):
     assert hal["status"] == "suppressed"
     assert hal["reason"] == "skipped: quiet hours 21:00-08:00 in Europe/Paris"
     assert subjects(world.mails(), "hal") == [] and subjects(world.mails(), "ivy") == ["welcome"]
+
+
+def on_order(ident: str, template: str, **props: Any) -> dict[str, Any]:
+    return {"id": ident, "name": f"On every order: {template}", "repeatable": True, **props,
+            "elements": [
+                {"id": "ordered", "type": "places_order", "next": "mail"},
+                {"id": "mail", "type": "send_message", "channel": "email", "template": template,
+                 "send_immediately": True}]}
+
+
+def test_frequency_caps_across_activities_hold_or_skip_and_spare_exempt_ones(world: World):
+    cap = {"limits": [{"messages": 1, "per": {"unit": "days", "amount": 1}}]}
+    world.load([on_order("a-receipt", "welcome", cap_exempt=True),
+                on_order("b-thanks", "ski-sale", frequency_cap=cap),
+                on_order("c-cross-sell", "red-label-sale", frequency_cap={**cap, "then": "hold"}),
+                on_order("d-survey", "red-label-reminder", frequency_cap=cap)])
+    world.run([registers("jo", "2027-01-04T08:00:00Z"), orders("jo", "2027-01-04T10:00:00Z")],
+              datetime(2027, 1, 4, tzinfo=UTC), 3)
+
+    jobs = {j["activity_id"]: j for j in world.jobs("jo")}
+    assert sent(world.jobs(), "jo", "welcome") == ["01-04 11:00"]     # exempt
+    assert sent(world.jobs(), "jo", "ski-sale") == ["01-04 11:00"]    # the first one capped
+    # Held a day by the cap of 1 a day, then sent; the reason stays on the job.
+    assert sent(world.jobs(), "jo", "red-label-sale") == ["01-05 11:00"]
+    assert jobs["c-cross-sell"]["reason"].startswith("held: capped by 1 per 1 days, release at")
+    assert (jobs["d-survey"]["status"], jobs["d-survey"]["reason"]) == (
+        "suppressed", "skipped: capped by 1 per 1 days")
+    assert subjects(world.mails(), "jo") == ["red-label-sale", "ski-sale", "welcome"]
+    assert counts(world, "c-cross-sell") == {"@capped:1 per 1 days": 1}
+    assert counts(world, "d-survey") == {"@capped:1 per 1 days": 1}
+    assert ("@capped:1 per 1 days", "capped: 1 per 1 days") in {
+        (r["element"], r["reason"]) for r in counted_rows(world)}

@@ -122,6 +122,12 @@ def release_time(queued_at: datetime, settings: DeliverySettings) -> datetime:
 
 def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
          template: MessageTemplate | None, now: datetime, settings: DeliverySettings) -> Plan:
+    if job.capped is not None:  # by a frequency cap, when it was decided (`engine.caps`)
+        if job.not_before is None:
+            return Suppress(f"skipped: capped by {job.capped}", "capped")
+        if now < job.not_before:
+            return Schedule(job.not_before, f"held: capped by {job.capped}, release at "
+                                            f"{job.not_before.isoformat()}")
     if not job.send_immediately:
         # A message decided for a day long past (a daily check catching up a missed night)
         # waits for the next send time rather than going out in the middle of the night.

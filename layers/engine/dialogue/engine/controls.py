@@ -33,6 +33,8 @@ PAUSE_RECHECK = timedelta(hours=1)
 
 def describe(name: str) -> str:
     """What a control's count says, for the statistics and `dialogue simulate`."""
+    if name.startswith("@capped:"):
+        return f"capped: {name.removeprefix('@capped:')}"
     if name.startswith(NOT_ENTERED):
         return f"not entered: {name.removeprefix(NOT_ENTERED).replace('_', ' ')}"
     return {GOAL: "reached goal", HOLDOUT: "entered the holdout (no actions)",

@@ -86,7 +86,7 @@ def isolated(state: CustomerState, errors: list[ActivityError], activity_id: str
     `step` raises, what it changed in the (`writable`) state is put back, no effect of it is
     kept and the failure is added to `errors`, naming the element that raised."""
     journey, segments = state.journeys.get(activity_id), dict(state.segments)
-    history = list(state.segment_history)
+    history, sends = list(state.segment_history), {c: list(s) for c, s in state.sends.items()}
     try:
         return step()
     except Exception as e:  # noqa: BLE001 - reported in the decision, logged and counted
@@ -97,6 +97,7 @@ def isolated(state: CustomerState, errors: list[ActivityError], activity_id: str
         state.segments.clear()
         state.segments.update(segments)
         state.segment_history[:] = history
+        state.sends = sends
         cause = e.__cause__ if isinstance(e, ElementFailed) and e.__cause__ else e
         where = e.element_id if isinstance(e, ElementFailed) else element_id
         reason = f"{type(cause).__name__}: {cause}"[:300]
@@ -111,6 +112,7 @@ def writable(state: CustomerState) -> CustomerState:
         "processed": dict(state.processed), "behaviour": list(state.behaviour),
         "orders": list(state.orders), "segments": dict(state.segments),
         "segment_history": list(state.segment_history), "journeys": dict(state.journeys),
+        "sends": {c: list(s) for c, s in state.sends.items()},
     })
 
 

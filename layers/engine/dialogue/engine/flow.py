@@ -54,6 +54,7 @@ from dialogue.model.effects import (
     WaitStarted,
 )
 
+from . import caps
 from .targets import holds
 from .triggers import seen_at
 
@@ -136,6 +137,10 @@ class Run:
             case Branch():
                 return self._branch(el)
             case SendMessage():
+                verdict = caps.check(self.state, self.activity, el.channel, self.now)
+                if verdict.capped is not None:
+                    self.effects.append(ElementReached.model_construct(  # type: ignore[arg-type]
+                        **{**base, "element_id": f"@capped:{verdict.capped}"}))
                 context: dict[str, Any] = {"event": self.event, "coupons": dict(self.coupons),
                                            "activity": {"id": self.activity.id,
                                                         "name": self.activity.name}}
@@ -145,7 +150,7 @@ class Run:
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
                     send_immediately=el.send_immediately and not self.catch_up,
                     event_id=self.event_id, quiet_hours=self.activity.quiet_hours,
-                    context=context))
+                    capped=verdict.capped, not_before=verdict.release, context=context))
             case IssueCoupon():
                 code, expires = self.codes(), self.now + timedelta(days=el.valid_days)
                 self.coupons.pop(el.promotion, None)  # the latest is last

@@ -322,6 +322,42 @@ class QuietHours(Strict):
         return self
 
 
+CAP_DAYS = 31  # the longest cap window: the customer's send log keeps that long
+
+
+class CapLimit(Strict):
+    """At most `messages` within any `per` (sliding), of one `channel` or of all (none)."""
+
+    messages: int = Field(ge=1, le=100)
+    per: Interval
+    channel: Literal["email", "sms"] | None = None
+
+    @model_validator(mode="after")
+    def _within_the_log(self) -> CapLimit:
+        if self.window > timedelta(days=CAP_DAYS):
+            raise ValueError(f"a cap's window is at most {CAP_DAYS} days")
+        return self
+
+    @property
+    def window(self) -> timedelta:
+        if self.per.unit == "months":
+            return timedelta(days=31 * self.per.amount)
+        return timedelta(**{self.per.unit: self.per.amount})
+
+    @property
+    def label(self) -> str:
+        return (f"{self.messages} per {self.per.amount} {self.per.unit}"
+                + (f" ({self.channel})" if self.channel else ""))
+
+
+class FrequencyCap(Strict):
+    """Caps across activities: the messages of every activity not `cap_exempt` count. A capped
+    message is held until the cap allows it, or skipped; the customer goes on either way."""
+
+    limits: list[CapLimit] = Field(min_length=1, max_length=5)
+    then: Literal["hold", "skip"] = "skip"
+
+
 class Goal(Strict):
     """What ends a customer's run at once, wherever they wait, counted as "reached goal": an
     event (a shop event by detail-type or a custom event by name, with up to two parameters),
@@ -370,6 +406,8 @@ class Activity(Strict):
     # or go on at once but send their messages at the next send time (not send_immediately).
     on_resume: Literal["at_once", "next_send_window"] = "at_once"
     quiet_hours: QuietHours | None = None
+    frequency_cap: FrequencyCap | None = None
+    cap_exempt: bool = False  # service messages: never capped, and not counted by caps
     test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
 
@@ -377,6 +415,12 @@ class Activity(Strict):
     def _dates(self) -> Activity:
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise ValueError("start_date is after end_date")
+        return self
+
+    @model_validator(mode="after")
+    def _exempt_or_capped(self) -> Activity:
+        if self.cap_exempt and self.frequency_cap is not None:
+            raise ValueError("an activity is either cap_exempt or has a frequency_cap")
         return self
 
     @field_validator("max_entries", "min_interval")

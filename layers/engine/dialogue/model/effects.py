@@ -38,6 +38,10 @@ class MessageQueued(Effect):
     # What the template may use besides the customer: the event's detail, this run's coupons.
     context: dict[str, Any] = {}
     quiet_hours: QuietHours | None = None  # the activity's, applied at send time (delivery)
+    # Capped by a frequency cap (its window, "1 per 1 days"): held until `not_before`, or
+    # skipped (none): delivery then marks it suppressed with that reason, never sends it.
+    capped: str | None = None
+    not_before: datetime | None = None
 
 
 class CouponIssued(Effect):
