@@ -227,3 +227,42 @@ def test_frequency_caps_across_activities_hold_or_skip_and_spare_exempt_ones(wor
     assert counts(world, "d-survey") == {"@capped:1 per 1 days": 1}
     assert ("@capped:1 per 1 days", "capped: 1 per 1 days") in {
         (r["element"], r["reason"]) for r in counted_rows(world)}
+
+
+LIVE = {
+    "id": "live", "name": "Welcome, a wait, a wish or a reminder", "elements": [
+        {"id": "registered", "type": "registers", "next": "hello"},
+        {"id": "hello", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True, "next": "wait"},
+        {"id": "wait", "type": "wait", "unit": "days", "amount": 2, "next": "wish"},
+        {"id": "wish", "type": "wait_for_event", "event": "Wished", "next": "reminder",
+         "timeout": {"unit": "days", "amount": 3, "next": "reminder"}},
+        {"id": "reminder", "type": "send_message", "channel": "email",
+         "template": "red-label-reminder", "send_immediately": True}]}
+EDITED = {**LIVE, "elements": [  # the wish step is gone; the wait now lasts a day
+    *LIVE["elements"][:2], {**LIVE["elements"][2], "amount": 1, "next": "reminder"},
+    LIVE["elements"][4]]}
+
+
+def test_an_edit_while_customers_wait_keeps_their_places_and_ends_the_removed_step_counted(
+        world: World):
+    world.load([LIVE])
+    world.run([registers("lea", "2027-01-01T10:00:00Z")],  # at 'wish' from the 3rd
+              datetime(2027, 1, 1, tzinfo=UTC), 3)
+    world.run([registers("kim", "2027-01-04T10:00:00Z")],  # at 'wait' when it is edited
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    assert [i.element for i in world.customer("lea").journeys["live"].waiting] == ["wish"]
+    assert [i.element for i in world.customer("kim").journeys["live"].waiting] == ["wait"]
+    v1 = Activity.model_validate({"schema_version": 1, "time_zone": "Europe/Paris", **LIVE})
+
+    world.load([EDITED])
+    world.run([], datetime(2027, 1, 5, tzinfo=UTC), 3)
+
+    # Kim kept her place: her wait ends when first set (2 days), then the edited path.
+    assert sent(world.jobs(), "kim", "red-label-reminder") == ["01-06 11:00"]
+    assert subjects(world.mails(), "kim") == ["red-label-reminder", "welcome"]  # hello once
+    assert world.customer("kim").journeys["live"].version == v1.version
+    # Lea waited at the removed step: her run ended, counted, without a message.
+    assert subjects(world.mails(), "lea") == ["welcome"]
+    assert world.customer("lea").journeys["live"].waiting == []
+    assert counts(world, "live") == {"@ended:element_removed": 1}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +258,92 @@ def test_a_holdout_customer_who_waits_gets_no_message_at_the_end_of_the_wait():
     woken = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 7 * DAY)
 
     assert messages(woken) == [] and woken.state.journeys["act"].waiting == []
+
+
+# --- 7. safe editing -----------------------------------------------------------------------------
+def edited(act: Activity, **changes: Any) -> Activity:
+    return Activity.model_validate({**act.model_dump(mode="json"), **changes})
+
+
+def test_an_entry_records_the_activity_s_version_and_an_edit_changes_it():
+    act = nurture()
+    state, _ = play(act, [event("CustomerRegistered")])
+    assert state.journeys["act"].version == act.version
+    assert edited(act, name="Renamed").version != act.version
+    assert edited(act, state="paused").version == act.version  # pausing is not an edit
+
+
+def test_a_customer_waiting_at_a_removed_element_goes_on_where_moved_says_or_ends_counted():
+    act = nurture()
+    state, [entered] = play(act, [event("CustomerRegistered")])
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+    elements = act.model_dump(mode="json")["elements"]
+    renamed = [*elements[:1], {**elements[1], "next": "wait2"},
+               {**elements[2], "id": "wait2", "amount": 1}, elements[3]]
+
+    moved = wake(state, Catalog([edited(act, elements=renamed, moved={"wait": "wait2"})]),
+                 TimerRef.from_effect(started), NOW + 7 * DAY)
+    assert counts(moved) == ["@moved"] and messages(moved) == []
+    [instance] = moved.state.journeys["act"].waiting
+    assert instance.element == "wait2" and instance.due_at == NOW + 8 * DAY
+
+    ended = wake(state, Catalog([edited(act, elements=renamed)]),
+                 TimerRef.from_effect(started), NOW + 7 * DAY)
+    assert counts(ended) == ["@ended:element_removed"] and messages(ended) == []
+    assert ended.state.journeys["act"].waiting == []
+
+
+def test_the_daily_check_moves_a_customer_waiting_at_a_removed_trigger():
+    act = activity({"id": "registered", "type": "registers", "next": "wish"},
+                   {"id": "wish", "type": "wait_for_event", "event": "Wished", "next": "mail"},
+                   {"id": "mail", "type": "send_message", "channel": "email",
+                    "template": "welcome"})
+    state, _ = play(act, [event("CustomerRegistered")])
+    now = edited(act, moved={"wish": "mail"}, elements=[
+        {"id": "registered", "type": "registers", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome"}])
+
+    checked = daily(state, Catalog([now]), NOW + DAY, act.zone)
+
+    assert counts(checked) == ["@moved"]
+    assert [m.element_id for m in messages(checked)] == ["mail"]
+    assert checked.state.journeys["act"].waiting == []
+
+
+@pytest.mark.parametrize(("moved", "error"), [({"hello": "wait"}, "still an element"),
+                                              ({"gone": "nowhere"}, "which is no element")])
+def test_moved_names_a_removed_element_and_an_existing_one(moved: dict[str, str], error: str):
+    with pytest.raises(ValueError, match=error):
+        nurture(moved=moved)
+
+
+def test_validate_against_shows_what_an_edit_does_to_waiting_customers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from dialogue.local.cli import main
+
+    old = nurture().model_dump(mode="json", exclude_defaults=True)
+    old["elements"].insert(3, {"id": "wish", "type": "wait_for_event", "event": "Wished",
+                               "timeout": {"unit": "days", "amount": 1, "next": "reminder"},
+                               "next": "reminder"})
+    old["elements"][2]["next"] = "wish"
+    new = nurture(moved={"wish": "reminder"}, state="paused").model_dump(
+        mode="json", exclude_defaults=True)
+    new["elements"][2]["amount"] = 3
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    root = Path(__file__).resolve().parents[2] / "examples"
+
+    status = main(["validate", str(tmp_path / "new.json"), "--segments", str(root / "segments"),
+                   "--templates", str(root / "templates"), "--against",
+                   str(tmp_path / "old.json")])
+
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0
+    old_version = Activity.model_validate(old).version
+    assert out == [
+        f"activity act: version {old_version} → {Activity.model_validate(new).version}",
+        "  waiting at 'wait' (a wait of 7 days): keep their place; their wait still ends when "
+        "first set (new entries wait 3 days); then go on at 'reminder' (was 'wish')",
+        "  waiting at 'wish' (wait_for_event, timeout 1 days): removed: they go on at "
+        "'reminder' (counted @moved)",
+        "  state active → paused: nobody enters or goes on until it is active again"]

@@ -25,6 +25,8 @@ GOAL = "@goal"  # a run ended by a goal (treatment group)
 HOLDOUT = "@holdout"  # an entry into the control group
 HOLDOUT_GOAL = "@holdout_goal"  # a control-group run that met a goal
 NOT_ENTERED = "@not_entered:"  # + the rule that kept a customer out: max_entries, min_interval
+ENDED_REMOVED = "@ended:element_removed"  # waiting at an element an edit removed, not moved
+MOVED = "@moved"  # waiting at an element an edit removed, moved on as `moved` says
 PAUSED = "@paused"  # a wait that ran out while the activity was paused (it goes on on resume)
 # While an activity is paused, a wait that runs out is looked at again this much later: so on
 # resume the customers go on within this time, at one wake-up per hour per waiting customer.
@@ -39,7 +41,9 @@ def describe(name: str) -> str:
         return f"not entered: {name.removeprefix(NOT_ENTERED).replace('_', ' ')}"
     return {GOAL: "reached goal", HOLDOUT: "entered the holdout (no actions)",
             HOLDOUT_GOAL: "reached goal in the holdout",
-            PAUSED: "wait ran out while paused (held until resumed)"}.get(name, name)
+            PAUSED: "wait ran out while paused (held until resumed)",
+            ENDED_REMOVED: "ended: waited at an element an edit removed",
+            MOVED: "moved: waited at an element an edit removed"}.get(name, name)
 
 
 def conversion(per_element: dict[str, int], activity: Activity) -> dict[str, float | None]:
@@ -83,7 +87,9 @@ def in_holdout(activity: Activity, subject: str) -> bool:
 
 
 def start(run: Run) -> None:
-    """A new entry's run: in the control group, it is counted and walked without actions."""
+    """A new entry's run: the activity's version is recorded; in the control group, it is
+    counted and walked without actions."""
+    run.journey.version = run.activity.version
     if in_holdout(run.activity, run.state.subject):
         run.holdout = True
         run.effects.append(counted(run.activity.id, run.state, run.entry, run.now, HOLDOUT))
@@ -127,6 +133,19 @@ def end_at_goal(state: CustomerState, activity: Activity, journey: Journey,
     journey.waiting.clear()
     return [counted(activity.id, state, entry, at, HOLDOUT_GOAL if holdout else GOAL)
             for entry, holdout in sorted(runs)]
+
+
+# --- safe editing ------------------------------------------------------------------------------
+def relocate(run: Run, element_id: str) -> None:
+    """A customer waiting at `element_id`, which an edit removed: on at the element `moved`
+    names (walked from there), or out of the activity; counted either way, never silently."""
+    target = run.activity.moved.get(element_id)
+    at, entry = run.now, run.entry
+    if target is None:
+        run.effects.append(counted(run.activity.id, run.state, entry, at, ENDED_REMOVED))
+        return
+    run.effects.append(counted(run.activity.id, run.state, entry, at, MOVED))
+    run.walk(target)
 
 
 # --- pause -------------------------------------------------------------------------------------

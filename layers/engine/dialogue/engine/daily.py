@@ -148,10 +148,18 @@ def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
            dropped: list[bool]) -> list[AnyEffect]:
     """One parked customer: leaves, resumes or goes on; `dropped` gets True if they left."""
     activity = catalog.get(activity_id)
-    if activity is None or closed(activity, now) or instance.element not in activity.by_id:
+    if activity is None or closed(activity, now):
         own_journey(state, activity_id).waiting.remove(instance)
         dropped.append(True)
         return []
+    if instance.element not in activity.by_id and not activity.paused:  # removed by an edit
+        owned = own_journey(state, activity_id)
+        owned.waiting.remove(instance)
+        run = _run(state, activity, owned, instance.entry, today, now, chance, codes,
+                   activity.entry, None)
+        run.holdout = instance.holdout
+        controls.relocate(run, instance.element)
+        return run.effects
     if instance.due_at is not None and instance.due_at <= now:
         # The safety net: a lost or late timer never strands a customer.
         found = resume(state, catalog, activity_id, instance, now, chance, codes)

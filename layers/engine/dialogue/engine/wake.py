@@ -64,25 +64,23 @@ def resume(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
         first = [] if instance.held else [controls.counted(activity_id, state, instance.entry,
                                                             now, controls.PAUSED)]
         return first + controls.recheck(state, activity, instance.entry, instance.element, now)
-    element = activity.by_id.get(instance.element)
-    match element:
-        case Wait():
-            start = element.next
-        case Trigger(timeout=timeout) if timeout is not None:
-            start = timeout.next
-        case Trigger():
-            # Edited: the trigger lost its timeout. The customer keeps waiting for its event.
-            journey.waiting.append(instance.model_copy(update={"due_at": None}))
-            return []
-        case _:
-            return []  # the element is gone or is something else now: the customer leaves
     event_id = f"timer:{activity_id}/{instance.entry}/{instance.element}"
     run = Run(activity, state, journey, instance.entry, now, event_id, chance, codes,
               {"type": "timer", "element": instance.element,
                "due_at": instance.due_at.isoformat() if instance.due_at else None})
     run.holdout = instance.holdout
     run.catch_up = instance.held and activity.on_resume == "next_send_window"
-    run.walk(start)
+    element = activity.by_id.get(instance.element)
+    match element:
+        case Wait():
+            run.walk(element.next)
+        case Trigger(timeout=timeout) if timeout is not None:
+            run.walk(timeout.next)
+        case Trigger():
+            # Edited: the trigger lost its timeout. The customer keeps waiting for its event.
+            journey.waiting.append(instance.model_copy(update={"due_at": None}))
+        case _:  # removed by an edit, or something else now: moved on or out, and counted
+            controls.relocate(run, instance.element)
     return run.effects
 
 

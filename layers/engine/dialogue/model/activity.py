@@ -7,6 +7,7 @@ problem is reported with its JSON path rather than the first one only.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -408,6 +409,10 @@ class Activity(Strict):
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     cap_exempt: bool = False  # service messages: never capped, and not counted by caps
+    # Safe editing: customers waiting at an element an edit removed go on at the element named
+    # here ({"old id": "new id"}); those waiting at a removed element not named here leave,
+    # counted as @ended:element_removed.
+    moved: dict[Id, Id] = Field(default={}, max_length=100)
     test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
 
@@ -429,6 +434,23 @@ class Activity(Strict):
         if value is not None and info.data.get("repeatable") is False:
             raise ValueError("only for a repeatable activity (set \"repeatable\": true)")
         return value
+
+    @model_validator(mode="after")
+    def _moved(self) -> Activity:
+        ids = {e.id for e in self.elements}
+        for old, new in self.moved.items():
+            if old in ids:
+                raise ValueError(f"moved: {old!r} is still an element: its customers stay there")
+            if new not in ids:
+                raise ValueError(f"moved: {old!r} goes to {new!r}, which is no element")
+        return self
+
+    @cached_property
+    def version(self) -> str:
+        """This version of the activity (a digest of its content but `state`): recorded with
+        each entry, so what a customer went through is known after an edit."""
+        text = self.model_dump_json(exclude={"state"})
+        return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
     @cached_property
     def by_id(self) -> dict[str, Element]:

@@ -136,6 +136,7 @@ class Journey(Record):
     last_entered_at: datetime | None = None
     seen_at_entry: int = 0  # occurrences of that second already counted (`triggers.seen_at`)
     waiting: list[Instance] = []
+    version: str | None = None  # the activity's version at the last entry (`Activity.version`)
 
 
 class CustomerState(Record):
