@@ -266,3 +266,47 @@ def test_an_edit_while_customers_wait_keeps_their_places_and_ends_the_removed_st
     assert subjects(world.mails(), "lea") == ["welcome"]
     assert world.customer("lea").journeys["live"].waiting == []
     assert counts(world, "live") == {"@ended:element_removed": 1}
+
+
+ORDER_FOLLOW_UP = {  # a template of this test: names the run's order
+    "schema_version": 1, "id": "order-follow-up", "channel": "email",
+    "subject": "How is your order {{ run.key }}?",
+    "text": "Hi {{ customer.first_name }}, your order {{ run.key }} should be with you.\n"
+            "Unsubscribe: {{ unsubscribe_url }}\n"}
+PER_ORDER = {
+    "id": "per-order", "name": "Two days after each order, a word about that order",
+    "repeatable": True, "key": "order_id", "goals": [{"event": "OrderReturned"}],
+    "elements": [
+        {"id": "ordered", "type": "places_order", "next": "wait"},
+        {"id": "wait", "type": "wait", "unit": "days", "amount": 2, "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email",
+         "template": "order-follow-up", "send_immediately": True}]}
+
+
+def test_keyed_runs_one_per_order_each_with_its_own_wait_and_its_order_in_the_mail(
+        world: World, tmp_path: Path):
+    from tests.e2e.test_time import TEMPLATES, custom, event
+
+    template = tmp_path / "order-follow-up.json"
+    template.write_text(json.dumps(ORDER_FOLLOW_UP))
+    activity = tmp_path / "per-order.json"
+    activity.write_text(json.dumps({"schema_version": 1, "time_zone": "Europe/Paris",
+                                    **PER_ORDER}))
+    world.aws.upload_catalog([activity], [], [*TEMPLATES, template])
+
+    def order(n: str, at: str) -> dict[str, Any]:
+        return event("OrderPlaced", "max", at, order_id=n, total="30",
+                     lines=[{"product_id": "p", "unit_price": "30"}])
+
+    world.run([registers("max", "2027-01-04T08:00:00Z"),
+               order("1001", "2027-01-04T10:00:00Z"), order("1002", "2027-01-05T10:00:00Z"),
+               order("1003", "2027-01-05T11:00:00Z"),
+               custom("max", "2027-01-06T09:00:00Z", "OrderReturned", order_id="1003")],
+              datetime(2027, 1, 4, tzinfo=UTC), 5)
+
+    mails = sorted((subject, local(j["sent_at"])) for (_, subject, _), j in zip(
+        world.mails(), sorted(world.jobs("max"), key=lambda j: j["sent_at"]), strict=True))
+    assert mails == [("How is your order 1001?", "01-06 11:00"),
+                     ("How is your order 1002?", "01-07 11:00")]  # 1003 returned: its goal
+    assert readback.counters(world.aws)["per-order"]["@goal"] == 1
+    assert world.customer("max").journeys["per-order"].entries == 3

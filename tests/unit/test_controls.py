@@ -347,3 +347,64 @@ def test_validate_against_shows_what_an_edit_does_to_waiting_customers(
         "  waiting at 'wish' (wait_for_event, timeout 1 days): removed: they go on at "
         "'reminder' (counted @moved)",
         "  state active → paused: nobody enters or goes on until it is active again"]
+
+
+# --- 8. keyed runs -------------------------------------------------------------------------------
+def per_order(**props: Any) -> Activity:
+    """Each order: wait two days for its delivery, else a reminder naming the order."""
+    return activity(
+        {"id": "ordered", "type": "places_order", "next": "delivered"},
+        {"id": "delivered", "type": "wait_for_event", "event": "Delivered", "next": "thanks",
+         "timeout": {"unit": "days", "amount": 2, "next": "late"}},
+        {"id": "thanks", "type": "send_message", "channel": "email", "template": "welcome"},
+        {"id": "late", "type": "send_message", "channel": "email", "template": "late"},
+        **{"repeatable": True, "key": "order_id", **props})
+
+
+def keyed_order(order_id: str, at=NOW) -> ShopEvent:
+    return event("OrderPlaced", order_id=order_id, total="20", occurred_at=at,
+                 lines=[{"product_id": "p", "unit_price": "20"}])
+
+
+def test_keyed_runs_wait_side_by_side_and_an_event_reaches_its_own_run_only():
+    act = per_order(goals=[{"event": "Cancelled"}])
+    state, decisions = play(act, [keyed_order("1001"), keyed_order("1002", NOW + HOUR),
+                                  custom("Delivered", NOW + 2 * HOUR, order_id="1002")])
+
+    assert sorted((i.key, i.element) for i in decisions[1].state.journeys["act"].waiting) == [
+        ("1001", "delivered"), ("1002", "delivered")]
+    [thanks] = messages(decisions[2])
+    assert thanks.context["run"] == {"key": "1002"}
+    assert [(i.key, i.element) for i in state.journeys["act"].waiting] == [("1001", "delivered")]
+
+    # The timeout of 1001's run: the reminder names its order.
+    [started] = [e for e in decisions[0].effects if isinstance(e, WaitStarted)]
+    late = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 2 * DAY)
+    assert [(m.element_id, m.context["run"]) for m in messages(late)] == [
+        ("late", {"key": "1001"})]
+
+
+def test_a_keyed_goal_ends_its_own_run_and_the_same_key_does_not_start_a_second_one():
+    act = activity(
+        {"id": "left", "type": "wait_for_event", "event": "CartLeft", "next": "wait"},
+        {"id": "wait", "type": "wait", "unit": "days", "amount": 1, "next": "nudge"},
+        {"id": "nudge", "type": "send_message", "channel": "email", "template": "welcome"},
+        repeatable=True, key="cart_id", goals=[{"event": "Bought"}])
+    state, decisions = play(act, [custom("CartLeft", NOW, cart_id="a"),
+                                  custom("CartLeft", NOW + HOUR, cart_id="b"),
+                                  custom("Bought", NOW + 2 * HOUR, cart_id="a"),
+                                  custom("CartLeft", NOW + 3 * HOUR, cart_id="b")])
+
+    assert counts(decisions[2]) == ["@goal"]
+    assert counts(decisions[3]) == ["@not_entered:run_under_way"]
+    assert [i.key for i in state.journeys["act"].waiting] == ["b"]
+    assert state.journeys["act"].entries == 2
+
+
+def test_a_key_needs_an_event_triggered_repeatable_activity():
+    with pytest.raises(ValueError, match="repeatable"):
+        per_order(repeatable=False)
+    with pytest.raises(ValueError, match="event trigger"):
+        activity({"id": "b", "type": "birthday", "next": "m"},
+                 {"id": "m", "type": "send_message", "channel": "email", "template": "w"},
+                 repeatable=True, key="order_id")

@@ -593,7 +593,7 @@ class TestTemplateProblems:
 
     def test_the_known_names(self):
         known = {"customer", "event", "coupon", "coupons", "activity", "shop", "cart",
-                 "unsubscribe_url"}
+                 "run", "unsubscribe_url"}
         assert known == CONTEXT_NAMES
 
 

@@ -63,9 +63,16 @@ def counted(activity_id: str, state: CustomerState, entry: int, at: datetime,
 
 
 # --- re-entry ----------------------------------------------------------------------------------
-def refused_entry(activity: Activity, journey: Journey | None, at: datetime) -> str | None:
-    """The rule that keeps a customer from entering again now, or None: `max_entries`, then
-    `min_interval` (counted from their last entry, on the activity's calendar)."""
+def refused_entry(activity: Activity, journey: Journey | None, at: datetime,
+                  key: str | None = None) -> str | None:
+    """The rule that keeps a customer from entering again now, or None: a keyed activity's
+    event without its key or whose key's run is under way, `max_entries`, then `min_interval`
+    (counted from their last entry, on the activity's calendar)."""
+    if activity.key is not None:
+        if key is None:
+            return "no_key"
+        if journey is not None and any(i.key == key for i in journey.waiting):
+            return "run_under_way"
     if journey is None or not journey.entries:
         return None
     if activity.max_entries is not None and journey.entries >= activity.max_entries:
@@ -102,6 +109,37 @@ def goal_met(activity: Activity, state: CustomerState, at: datetime,
     return any(_meets(g, activity, state, at, detail, occurrence) for g in activity.goals)
 
 
+def conditions_met(activity: Activity, state: CustomerState, at: datetime) -> bool:
+    return any(_meets(g, activity, state, at, None, None) for g in activity.goals
+               if g.conditions)
+
+
+# --- keyed runs --------------------------------------------------------------------------------
+MAX_KEY = 128  # characters of a key kept in the state
+
+
+def key_of(activity: Activity, detail: Detail | None,
+           occurrence: Occurrence | None = None) -> str | None:
+    """The value of the activity's key field in this event (a field of the detail, or a custom
+    event's parameter), or None when the activity is not keyed or the event lacks it."""
+    if activity.key is None or detail is None:
+        return None
+    value = getattr(detail, activity.key, None)
+    if value is None:
+        value = (getattr(detail, "parameters", None) or {}).get(activity.key)
+    if value is None and occurrence is not None:
+        value = occurrence.fields.get(activity.key)
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)[:MAX_KEY]
+
+
+def same_run(instance_key: str | None, event_key: str | None) -> bool:
+    """Does an event carrying `event_key` (None: no key field) reach a run keyed `instance_key`?
+    An event without the key field reaches every run; one with it, the run of that key only."""
+    return event_key is None or instance_key is None or instance_key == event_key
+
+
 def _meets(goal: Goal, activity: Activity, state: CustomerState, at: datetime,
            detail: Detail | None, occurrence: Occurrence | None) -> bool:
     if goal.conditions:
@@ -126,11 +164,13 @@ def _event_fields(detail: Detail, occurrence: Occurrence | None) -> tuple[str, d
 
 
 def end_at_goal(state: CustomerState, activity: Activity, journey: Journey,
-                at: datetime) -> list[AnyEffect]:
-    """Every run of the customer waiting in `activity` ends here (their timers then find
-    nobody), each counted once: `@goal`, or `@holdout_goal` for the control group."""
-    runs = {(i.entry, i.holdout) for i in journey.waiting}
-    journey.waiting.clear()
+                at: datetime, key: str | None = None) -> list[AnyEffect]:
+    """Every run of the customer waiting in `activity` (of that `key` only, if the goal event
+    carried one) ends here (their timers then find nobody), each counted once: `@goal`, or
+    `@holdout_goal` for the control group."""
+    ending = [i for i in journey.waiting if same_run(i.key, key)]
+    runs = {(i.entry, i.holdout) for i in ending}
+    journey.waiting[:] = [i for i in journey.waiting if not same_run(i.key, key)]
     return [counted(activity.id, state, entry, at, HOLDOUT_GOAL if holdout else GOAL)
             for entry, holdout in sorted(runs)]
 

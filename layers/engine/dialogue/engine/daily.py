@@ -157,7 +157,7 @@ def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
         owned.waiting.remove(instance)
         run = _run(state, activity, owned, instance.entry, today, now, chance, codes,
                    activity.entry, None)
-        run.holdout = instance.holdout
+        run.holdout, run.key = instance.holdout, instance.key
         controls.relocate(run, instance.element)
         return run.effects
     if instance.due_at is not None and instance.due_at <= now:
@@ -172,7 +172,7 @@ def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
     owned = own_journey(state, activity_id)
     owned.waiting.remove(instance)
     run = _run(state, activity, owned, instance.entry, today, now, chance, codes, element, None)
-    run.holdout = instance.holdout
+    run.holdout, run.key = instance.holdout, instance.key
     run.walk(element.next)  # reaching it was counted when they parked
     return run.effects
 

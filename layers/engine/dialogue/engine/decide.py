@@ -157,7 +157,8 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     seen = current.seen_at_entry if current is not None else 0
     if not fires(trigger, detail, occurrence, state, activity, at, since, seen):
         return []
-    refused = controls.refused_entry(activity, current, at)
+    key = controls.key_of(activity, detail, occurrence)
+    refused = controls.refused_entry(activity, current, at, key)
     if refused is not None:
         return [controls.counted(activity.id, state, 0, at, controls.NOT_ENTERED + refused)]
     journey = own_journey(state, activity.id)
@@ -166,6 +167,7 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     journey.seen_at_entry = seen_at(trigger, state, at)
     state.journeys[activity.id] = journey
     run = ctx.run(activity, state, journey, journey.entries)
+    run.key = key
     run.reached(trigger)
     controls.start(run)
     run.walk(trigger.next)
@@ -189,9 +191,12 @@ def goals_reached(state: CustomerState, catalog: Catalog, at: datetime,
 
 def _end_if_met(state: CustomerState, activity: Activity, at: datetime, detail: Detail | None,
                 occurrence: Occurrence | None) -> list[AnyEffect]:
+    if controls.conditions_met(activity, state, at):
+        return controls.end_at_goal(state, activity, own_journey(state, activity.id), at)
     if not controls.goal_met(activity, state, at, detail, occurrence):
         return []
-    return controls.end_at_goal(state, activity, own_journey(state, activity.id), at)
+    key = controls.key_of(activity, detail, occurrence)
+    return controls.end_at_goal(state, activity, own_journey(state, activity.id), at, key)
 
 
 def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> list[AnyEffect]:
@@ -210,6 +215,9 @@ def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> li
                 continue
             if instance.due_at is not None and at >= instance.due_at:
                 continue  # its timeout ran out first: the timer takes the customer on (`wake`)
+            if not controls.same_run(instance.key, controls.key_of(activity, detail,
+                                                                   ctx.occurrence)):
+                continue  # a keyed run: this event belongs to another of its runs
             effects += isolated(state, ctx.errors, activity_id, element.id, detail.event_id,
                                 partial(_resume, state, activity, element, instance, ctx))
     return effects
@@ -225,6 +233,6 @@ def _resume(state: CustomerState, activity: Activity, element: Element, instance
     journey = own_journey(state, activity.id)
     journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op
     run = ctx.run(activity, state, journey, instance.entry)
-    run.holdout = instance.holdout
+    run.holdout, run.key = instance.holdout, instance.key
     run.walk(element.next)  # reaching `element` was counted when the customer parked
     return run.effects

@@ -98,6 +98,7 @@ class Run:
     coupons: dict[str, dict[str, str]] = field(default_factory=dict)  # this run's, by promotion
     holdout: bool = False  # the control group: walked (waits, goals) without any action
     catch_up: bool = False  # going on after a pause: messages wait for the next send time
+    key: str | None = None  # a keyed run's key, for templates as `run.key`
 
     def _base(self, element: Element) -> dict[str, Any]:
         return {"activity_id": self.activity.id, "element_id": element.id,
@@ -146,6 +147,8 @@ class Run:
                                                         "name": self.activity.name}}
                 if self.coupons:
                     context["coupon"] = list(self.coupons.values())[-1]
+                if self.key is not None:
+                    context["run"] = {"key": self.key}
                 self.effects.append(MessageQueued.model_construct(
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
                     send_immediately=el.send_immediately and not self.catch_up,
@@ -232,7 +235,8 @@ class Run:
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance.model_construct(
             entry=self.entry, element=el.id, since=self.now, due_at=due,
-            seen=seen_at(el, self.state, self.now), holdout=self.holdout, held=False))
+            seen=seen_at(el, self.state, self.now), holdout=self.holdout, held=False,
+            key=self.key))
 
 
 def due_after(activity: Activity, start: datetime, amount: int, unit: str) -> datetime:

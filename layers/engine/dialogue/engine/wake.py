@@ -68,7 +68,7 @@ def resume(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
     run = Run(activity, state, journey, instance.entry, now, event_id, chance, codes,
               {"type": "timer", "element": instance.element,
                "due_at": instance.due_at.isoformat() if instance.due_at else None})
-    run.holdout = instance.holdout
+    run.holdout, run.key = instance.holdout, instance.key
     run.catch_up = instance.held and activity.on_resume == "next_send_window"
     element = activity.by_id.get(instance.element)
     match element:

@@ -409,6 +409,10 @@ class Activity(Strict):
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     cap_exempt: bool = False  # service messages: never capped, and not counted by caps
+    # Keyed runs: the entry event's field (or custom event parameter) that keys a run, e.g.
+    # "order_id": one run per value at a time; later events with that field reach its run only.
+    key: str | None = Field(default=None, min_length=1, max_length=64,
+                            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     # Safe editing: customers waiting at an element an edit removed go on at the element named
     # here ({"old id": "new id"}); those waiting at a removed element not named here leave,
     # counted as @ended:element_removed.
@@ -428,7 +432,13 @@ class Activity(Strict):
             raise ValueError("an activity is either cap_exempt or has a frequency_cap")
         return self
 
-    @field_validator("max_entries", "min_interval")
+    @model_validator(mode="after")
+    def _keyed(self) -> Activity:
+        if self.key is not None and trigger_event(self.elements[0]) is None:
+            raise ValueError("'key' is for an activity whose first element is an event trigger")
+        return self
+
+    @field_validator("max_entries", "min_interval", "key")
     @classmethod
     def _repeatable_only(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and info.data.get("repeatable") is False:

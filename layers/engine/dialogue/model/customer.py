@@ -129,6 +129,7 @@ class Instance(Record):
     seen: int = 0  # occurrences of `since`'s second already counted (`triggers.seen_at`)
     holdout: bool = False  # in the activity's control group: no actions (`engine.controls`)
     held: bool = False  # its wait ran out while the activity was paused
+    key: str | None = None  # a keyed run's key (`Activity.key`): the order id, the cart id…
 
 
 class Journey(Record):
