@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from dialogue.aws import state_codec
+from dialogue.engine.controls import MAX_KEY
 from dialogue.engine.record import record
 from dialogue.model.customer import (
     MAX_BEHAVIOUR_JSON,
@@ -91,7 +92,9 @@ def catalog_parts(state: CustomerState) -> None:
         state.journeys[ident()] = Journey(entries=10**6, last_entered_at=NOW, seen_at_entry=9,
                                           waiting=[Instance(entry=10**6, element=ident(),
                                                             since=NOW, due_at=NOW, seen=9,
-                                                            holdout=True, held=True)])
+                                                            holdout=True, held=True,
+                                                            key=text(MAX_KEY))],
+                                          version="ffffffff")
 
 
 def test_the_heaviest_customer_stays_under_the_documented_size_below_dynamodbs_limit():
