@@ -310,3 +310,53 @@ def test_keyed_runs_one_per_order_each_with_its_own_wait_and_its_order_in_the_ma
                      ("How is your order 1002?", "01-07 11:00")]  # 1003 returned: its goal
     assert readback.counters(world.aws)["per-order"]["@goal"] == 1
     assert world.customer("max").journeys["per-order"].entries == 3
+
+
+FALLBACK = {
+    "id": "fallback", "name": "A mail; opened within 2 days: a coupon; else an SMS",
+    "elements": [
+        {"id": "registered", "type": "registers", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True, "next": "opened"},
+        {"id": "opened", "type": "message_outcome", "message": "mail", "outcome": "opened",
+         "next": "coupon", "timeout": {"unit": "days", "amount": 2, "next": "sms"}},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "OPENED-5"},
+        {"id": "sms", "type": "send_message", "channel": "sms", "template": "weekend-sale",
+         "send_immediately": True}]}
+
+
+def ses_opened(job: dict[str, Any], at: str) -> dict[str, Any]:
+    """SES's `Email Opened` for the mail of `job`, on the default bus, with the tags
+    send_message gave the mail (`delivery.tracking.message_tags`)."""
+    from dialogue.delivery.tracking import message_tags
+    from dialogue.model.effects import MessageQueued
+
+    payload = {k: v for k, v in job.items() if k not in ("status", "reason", "sent_at")}
+    tags = {k: [v] for k, v in message_tags(MessageQueued.model_validate(payload)).items()}
+    detail = {"eventType": "Open", "mail": {"timestamp": at, "messageId": "m-1",
+                                            "source": "news@shop.example",
+                                            "destination": ["x@example.com"], "tags": tags},
+              "open": {"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "Mail"}}
+    return {"Source": "aws.ses", "DetailType": "Email Opened", "Detail": json.dumps(detail)}
+
+
+def test_no_open_within_two_days_falls_back_to_sms_and_an_open_takes_the_other_path(
+        world: World):
+    world.load([FALLBACK])
+    world.run([registers("nia", "2027-01-04T10:00:00Z", sms=True),
+               registers("ole", "2027-01-04T10:00:00Z", sms=True)],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    [mail] = world.jobs("nia")
+    world.at(datetime(2027, 1, 5, 9, tzinfo=UTC))
+    result = world.aws.client("events").put_events(
+        Entries=[ses_opened(mail, "2027-01-05T09:00:00Z")])
+    assert result["FailedEntryCount"] == 0
+    world.settle()
+    world.run([], datetime(2027, 1, 5, 10, tzinfo=UTC), 3)
+
+    assert [c["promotion"] for c in world.coupons("nia")] == ["OPENED-5"]
+    assert [j["element_id"] for j in world.jobs("nia")] == ["mail"]  # no SMS after the open
+    assert world.coupons("ole") == []
+    assert [(j["element_id"], j["status"], local(j["sent_at"])) for j in world.jobs("ole")] == [
+        ("mail", "sent", "01-04 11:00"), ("sms", "sent", "01-06 11:00")]
+    assert len(world.sms()) == 1

@@ -408,3 +408,54 @@ def test_a_key_needs_an_event_triggered_repeatable_activity():
         activity({"id": "b", "type": "birthday", "next": "m"},
                  {"id": "m", "type": "send_message", "channel": "email", "template": "w"},
                  repeatable=True, key="order_id")
+
+
+# --- 10. branch on a message's outcome -----------------------------------------------------------
+def fallback() -> Activity:
+    """A mail; opened within 2 days → a thank-you coupon; else an SMS."""
+    return activity(
+        {"id": "registered", "type": "registers", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+         "next": "opened"},
+        {"id": "opened", "type": "message_outcome", "message": "mail", "outcome": "opened",
+         "next": "coupon", "timeout": {"unit": "days", "amount": 2, "next": "sms"}},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "OPENED"},
+        {"id": "sms", "type": "send_message", "channel": "sms", "template": "hello"})
+
+
+def opened(template: str, campaign: str = "act", at=NOW + HOUR) -> ShopEvent:
+    """The CustomEvent the engagement function makes of SES's `Email Opened`."""
+    return custom("EmailOpened", at, campaign=campaign, template=template)
+
+
+def test_an_open_of_that_mail_takes_the_opened_path_and_its_timer_then_finds_nobody():
+    act = fallback()
+    state, [entered, other, read] = play(act, [event("CustomerRegistered"),
+                                               opened("welcome", campaign="another"),
+                                               opened("welcome")])
+
+    assert [e.element_id for e in other.effects] == []  # another activity's mail
+    assert [e.element_id for e in read.effects if not isinstance(e, ElementReached)] == [
+        "coupon"]
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+    late = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 2 * DAY)
+    assert late.duplicate and messages(late) == []
+
+
+def test_no_open_within_the_time_takes_the_fallback_sms():
+    act = fallback()
+    state, [entered] = play(act, [event("CustomerRegistered")])
+    [started] = [e for e in entered.effects if isinstance(e, WaitStarted)]
+
+    late = wake(state, Catalog([act]), TimerRef.from_effect(started), NOW + 2 * DAY)
+
+    assert [(m.element_id, m.channel) for m in messages(late)] == [("sms", "sms")]
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ("sms", "is not an e-mail send_message"), ("nowhere", "is not an e-mail send_message")])
+def test_a_message_outcome_follows_an_email_of_the_activity(message: str, reason: str):
+    doc = fallback().model_dump(mode="json", exclude_defaults=True)
+    doc["elements"][2]["message"] = message
+    _, problems = load_catalog([("a.json", json.dumps(doc))], [], [])
+    assert [(p.path, reason in p.reason) for p in problems] == [("$.elements[2].message", True)]

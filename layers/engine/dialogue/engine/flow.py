@@ -25,6 +25,7 @@ from dialogue.model.activity import (
     Element,
     InSegmentTrigger,
     IssueCoupon,
+    MessageOutcomeTrigger,
     PlacesOrderTrigger,
     PromotionCheckoutTrigger,
     RegistersTrigger,
@@ -183,7 +184,8 @@ class Run:
                 self.effects.append(WaitStarted.model_construct(**base, due_at=due))
                 return []
             case (RegistersTrigger() | PlacesOrderTrigger() | SearchesTrigger() | SocialTrigger()
-                  | PromotionCheckoutTrigger() | WaitForEventTrigger() | AbandonsCartTrigger()
+                  | PromotionCheckoutTrigger() | WaitForEventTrigger() | MessageOutcomeTrigger()
+                  | AbandonsCartTrigger()
                   | InSegmentTrigger() | BirthdayTrigger()):
                 # A later trigger: fires only for customers waiting here. With a timeout, a timer
                 # takes those who have not fired it by then to the timeout's path.

@@ -181,6 +181,16 @@ class WaitForEventTrigger(Trigger):
         return self.event if self.event in DETAILS else "CustomEvent"
 
 
+class MessageOutcomeTrigger(Trigger):
+    """After an e-mail of this activity: the customer opened (or clicked a link of) an e-mail of
+    that element's template, as SES reports it (`EmailOpened` / `EmailClicked`). With a timeout,
+    a fallback: "no open within 2 days → SMS". Never the first element."""
+
+    type: Literal["message_outcome"]
+    message: Id  # the send_message element (e-mail) whose outcome is awaited
+    outcome: Literal["opened", "clicked"]
+
+
 class Wait(Node):
     """Days, weeks and months are counted on the activity's calendar (same local time); months
     are calendar months (31 January + 1 month = 28 or 29 February)."""
@@ -270,8 +280,8 @@ Action = SendMessage | IssueCoupon | AddToSegment | RemoveFromSegment
 Element = Annotated[
     RegistersTrigger | PlacesOrderTrigger | AbandonsCartTrigger | InSegmentTrigger
     | BirthdayTrigger | SearchesTrigger | SocialTrigger | PromotionCheckoutTrigger
-    | WaitForEventTrigger | Wait | TargetElement | Branch | SendMessage | IssueCoupon
-    | AddToSegment | RemoveFromSegment,
+    | WaitForEventTrigger | MessageOutcomeTrigger | Wait | TargetElement | Branch | SendMessage
+    | IssueCoupon | AddToSegment | RemoveFromSegment,
     Field(discriminator="type"),
 ]
 
@@ -289,6 +299,8 @@ def trigger_event(element: Element) -> str | None:
     """The detail-type that can fire this element, or None if it is not an event trigger."""
     if isinstance(element, WaitForEventTrigger):
         return element.detail_type
+    if isinstance(element, MessageOutcomeTrigger):
+        return "CustomEvent"  # what the engagement function makes of SES's open or click
     return TRIGGER_EVENTS.get(element.type)
 
 
