@@ -360,3 +360,21 @@ def test_no_open_within_two_days_falls_back_to_sms_and_an_open_takes_the_other_p
     assert [(j["element_id"], j["status"], local(j["sent_at"])) for j in world.jobs("ole")] == [
         ("mail", "sent", "01-04 11:00"), ("sms", "sent", "01-06 11:00")]
     assert len(world.sms()) == 1
+
+
+def test_a_rate_limit_spreads_a_large_send_over_the_release_runs_and_drops_nothing(
+        world: World):
+    world.load([{**welcome_at_once("welcome-slowly", "hold"), "quiet_hours": None,
+                 "rate_limit": {"messages": 8, "per": "hour"}}])  # 2 per 15-minute run
+    names = [f"new{n}" for n in range(6)]
+    world.run([registers(n, "2027-01-04T10:00:00Z") for n in names],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+
+    times = sorted(local(j["sent_at"]) for j in world.jobs() if j["status"] == "sent")
+    assert times == ["01-04 11:00", "01-04 11:00", "01-04 11:15", "01-04 11:15",
+                     "01-04 11:30", "01-04 11:30"]
+    assert sorted(to for to, _, _ in world.mails()) == [f"{n}@example.com" for n in names]
+    reasons = sorted(j["reason"].endswith("or later") for j in world.jobs())
+    assert all(j["reason"].startswith("held: rate limit 8 per hour, release at 2027")
+               for j in world.jobs())
+    assert reasons == [False] * 4 + [True] * 2  # 4 parked for a later run, with when

@@ -121,7 +121,9 @@ def release_time(queued_at: datetime, settings: DeliverySettings) -> datetime:
 
 
 def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
-         template: MessageTemplate | None, now: datetime, settings: DeliverySettings) -> Plan:
+         template: MessageTemplate | None, now: datetime, settings: DeliverySettings,
+         released: bool = False) -> Plan:
+    """`released`: the job comes back from the release function (not from the outbox)."""
     if job.capped is not None:  # by a frequency cap, when it was decided (`engine.caps`)
         if job.not_before is None:
             return Suppress(f"skipped: capped by {job.capped}", "capped")
@@ -134,6 +136,9 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
         release = release_time(max(job.at, now - LATE_DECISION), settings)
         if now < release:
             return Schedule(release)
+    if job.rate_limit is not None and not released:  # spread by the release function
+        return Schedule(now, f"held: rate limit {job.rate_limit.label}, release at "
+                             f"{now.isoformat()} or later")
     if state is None:
         return Suppress("unknown customer", "unknown_customer")
     quiet = _quiet(job, state, now, settings)

@@ -154,7 +154,8 @@ class Run:
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
                     send_immediately=el.send_immediately and not self.catch_up,
                     event_id=self.event_id, quiet_hours=self.activity.quiet_hours,
-                    capped=verdict.capped, not_before=verdict.release, context=context))
+                    capped=verdict.capped, not_before=verdict.release,
+                    rate_limit=self.activity.rate_limit, context=context))
             case IssueCoupon():
                 code, expires = self.codes(), self.now + timedelta(days=el.valid_days)
                 self.coupons.pop(el.promotion, None)  # the latest is last

@@ -371,6 +371,22 @@ class FrequencyCap(Strict):
     then: Literal["hold", "skip"] = "skip"
 
 
+class RateLimit(Strict):
+    """At most `messages` per `per` for this activity's messages, spread over the release
+    function's runs rather than dropped (`delivery.rate`)."""
+
+    messages: int = Field(ge=1, le=1_000_000)
+    per: Literal["second", "minute", "hour", "day"]
+
+    @property
+    def seconds(self) -> int:
+        return {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[self.per]
+
+    @property
+    def label(self) -> str:
+        return f"{self.messages} per {self.per}"
+
+
 class Goal(Strict):
     """What ends a customer's run at once, wherever they wait, counted as "reached goal": an
     event (a shop event by detail-type or a custom event by name, with up to two parameters),
@@ -421,6 +437,7 @@ class Activity(Strict):
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     cap_exempt: bool = False  # service messages: never capped, and not counted by caps
+    rate_limit: RateLimit | None = None
     # Keyed runs: the entry event's field (or custom event parameter) that keys a run, e.g.
     # "order_id": one run per value at a time; later events with that field reach its run only.
     key: str | None = Field(default=None, min_length=1, max_length=64,

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .activity import QuietHours
+from .activity import QuietHours, RateLimit
 from .base import Strict
 
 
@@ -42,6 +42,7 @@ class MessageQueued(Effect):
     # skipped (none): delivery then marks it suppressed with that reason, never sends it.
     capped: str | None = None
     not_before: datetime | None = None
+    rate_limit: RateLimit | None = None  # the activity's: sent through the release function
 
 
 class CouponIssued(Effect):
