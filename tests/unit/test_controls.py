@@ -459,3 +459,23 @@ def test_a_message_outcome_follows_an_email_of_the_activity(message: str, reason
     doc["elements"][2]["message"] = message
     _, problems = load_catalog([("a.json", json.dumps(doc))], [], [])
     assert [(p.path, reason in p.reason) for p in problems] == [("$.elements[2].message", True)]
+
+
+# --- the counts in `dialogue simulate` -----------------------------------------------------------
+def test_a_count_row_follows_its_schema_and_reads_in_the_timeline():
+    from dialogue.local.simulate import timeline
+    from jsonschema import Draft202012Validator
+
+    root = Path(__file__).resolve().parents[2]
+    schema = Draft202012Validator(json.loads(
+        (root / "docs/schema/simulate-row.schema.json").read_text()))
+    row = {"at": "2027-01-08T00:00:00Z", "customer": None, "activity": "nurture",
+           "element": "@goal", "effect": "counted", "count": 3,
+           "reason": controls.describe(controls.GOAL)}
+    assert list(schema.iter_errors(row)) == []
+    message = {"at": "2027-01-08T00:00:00Z", "customer": None, "activity": "a", "element": "m",
+               "effect": "message", "channel": "email", "template": "t", "status": "sent"}
+    assert list(schema.iter_errors(message)) != []  # a message belongs to a customer
+    assert "customers                3 × reached goal" in timeline([row])
+    assert controls.describe("@capped:1 per 1 days") == "capped: 1 per 1 days"
+    assert controls.describe("@not_entered:max_entries") == "not entered: max entries"
