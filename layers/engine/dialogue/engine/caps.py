@@ -6,7 +6,9 @@ activity with a `frequency_cap` looks at that log before queueing: a message tha
 any of its limits is skipped, or held until the first instant every limit allows it (and noted
 at that instant, so the next message sees it). The log is part of the state, which is written
 conditionally on its version: two decisions for one customer at the same instant cannot both
-pass a cap of 1 (the second's write fails, and it is decided again on the new state).
+pass a cap of 1 (the second's write fails, and it is decided again on the new state): DynamoDB's
+optimistic locking with a version number, https://docs.aws.amazon.com/amazondynamodb/latest/
+developerguide/BestPractices_OptimisticLocking.html
 """
 
 from __future__ import annotations
