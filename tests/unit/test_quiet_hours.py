@@ -12,7 +12,7 @@ from dialogue.delivery.plan import Email, Schedule, Suppress, plan
 from dialogue.delivery.quiet import quiet_until
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import decide
-from dialogue.model.activity import QuietHours
+from dialogue.model.controls import QuietHours
 from dialogue.model.effects import MessageQueued
 from dialogue.model.events import parse_event
 

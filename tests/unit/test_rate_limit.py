@@ -7,7 +7,7 @@ from typing import Any
 
 from dialogue.delivery.plan import Email, Schedule, plan
 from dialogue.delivery.rate import RELEASE_EVERY, per_run, spread
-from dialogue.model.activity import RateLimit
+from dialogue.model.controls import RateLimit
 
 from tests.unit.test_delivery import NOW, SETTINGS, customer, job, mail_template
 

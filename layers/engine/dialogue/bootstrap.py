@@ -194,7 +194,7 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
 
 def _quiet_hours(text: str | None) -> Any:
     """The shop's default quiet hours (QUIET_HOURS, JSON): a bad value stops the function."""
-    from dialogue.model.activity import QuietHours
+    from dialogue.model.controls import QuietHours
 
     return QuietHours.model_validate_json(text) if text else None
 

@@ -20,7 +20,7 @@ from dialogue.delivery.quiet import describe, quiet_until
 from dialogue.delivery.render import RenderError, render
 from dialogue.delivery.sms import InvalidNumber, e164, parts
 from dialogue.delivery.tracking import message_tags
-from dialogue.model.activity import QuietHours
+from dialogue.model.controls import QuietHours
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate

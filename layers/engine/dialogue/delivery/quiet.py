@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from dialogue.model.activity import QuietHours
+from dialogue.model.controls import QuietHours
 
 _MAX_STEPS = 128  # blackout days (at most 60) and the windows between them: always enough
 

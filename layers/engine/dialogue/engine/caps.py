@@ -17,7 +17,8 @@ from bisect import insort
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dialogue.model.activity import CAP_DAYS, Activity, CapLimit
+from dialogue.model.activity import Activity
+from dialogue.model.controls import CAP_DAYS, CapLimit
 from dialogue.model.customer import MAX_SENDS, CustomerState
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .base import Day, Id, Strict, ZoneName
+from .controls import FrequencyCap, Holdout, QuietHours, RateLimit
 from .events import DETAILS, CustomEvent
 from .matching import TextMatch, TimeFrame
 from .targets import Target
@@ -304,89 +305,6 @@ def trigger_event(element: Element) -> str | None:
     return TRIGGER_EVENTS.get(element.type)
 
 
-HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-
-
-class Blackout(Strict):
-    """A named list of days without marketing sends (whole days, the customer's time zone)."""
-
-    name: str = Field(min_length=1, max_length=100)
-    dates: list[Day] = Field(min_length=1, max_length=60)
-
-
-class QuietHours(Strict):
-    """No message of the activity goes out from `start` to `end` (wall-clock "HH:MM" in the
-    customer's time zone, else the shop's; across midnight when `end` is earlier), nor on a
-    blackout day: it is held until the window opens (`then: hold`) or not sent (`skip`)."""
-
-    start: str | None = Field(default=None, pattern=HHMM)
-    end: str | None = Field(default=None, pattern=HHMM)
-    then: Literal["hold", "skip"] = "hold"
-    blackout: Blackout | None = None
-
-    @model_validator(mode="after")
-    def _window(self) -> QuietHours:
-        if (self.start is None) != (self.end is None):
-            raise ValueError("quiet hours take both 'start' and 'end'")
-        if self.start is not None and self.start == self.end:
-            raise ValueError("'start' and 'end' are the same time: no window would open")
-        if self.start is None and self.blackout is None:
-            raise ValueError("quiet hours need 'start' and 'end', or a 'blackout'")
-        return self
-
-
-CAP_DAYS = 31  # the longest cap window: the customer's send log keeps that long
-
-
-class CapLimit(Strict):
-    """At most `messages` within any `per` (sliding), of one `channel` or of all (none)."""
-
-    messages: int = Field(ge=1, le=100)
-    per: Interval
-    channel: Literal["email", "sms"] | None = None
-
-    @model_validator(mode="after")
-    def _within_the_log(self) -> CapLimit:
-        if self.window > timedelta(days=CAP_DAYS):
-            raise ValueError(f"a cap's window is at most {CAP_DAYS} days")
-        return self
-
-    @property
-    def window(self) -> timedelta:
-        if self.per.unit == "months":
-            return timedelta(days=31 * self.per.amount)
-        return timedelta(**{self.per.unit: self.per.amount})
-
-    @property
-    def label(self) -> str:
-        return (f"{self.messages} per {self.per.amount} {self.per.unit}"
-                + (f" ({self.channel})" if self.channel else ""))
-
-
-class FrequencyCap(Strict):
-    """Caps across activities: the messages of every activity not `cap_exempt` count. A capped
-    message is held until the cap allows it, or skipped; the customer goes on either way."""
-
-    limits: list[CapLimit] = Field(min_length=1, max_length=5)
-    then: Literal["hold", "skip"] = "skip"
-
-
-class RateLimit(Strict):
-    """At most `messages` per `per` for this activity's messages, spread over the release
-    function's runs rather than dropped (`delivery.rate`)."""
-
-    messages: int = Field(ge=1, le=1_000_000)
-    per: Literal["second", "minute", "hour", "day"]
-
-    @property
-    def seconds(self) -> int:
-        return {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[self.per]
-
-    @property
-    def label(self) -> str:
-        return f"{self.messages} per {self.per}"
-
-
 class Goal(Strict):
     """What ends a customer's run at once, wherever they wait, counted as "reached goal": an
     event (a shop event by detail-type or a custom event by name, with up to two parameters),
@@ -404,13 +322,6 @@ class Goal(Strict):
         if self.parameters and self.event is None:
             raise ValueError("'parameters' belong to a goal's 'event'")
         return self
-
-
-class Holdout(Strict):
-    """A control group: `percent` of entering customers, chosen from the customer and the
-    activity (the same customer always falls on the same side), go through no actions."""
-
-    percent: Decimal = Field(gt=0, lt=100)
 
 
 class Activity(Strict):

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .activity import QuietHours, RateLimit
 from .base import Strict
+from .controls import QuietHours, RateLimit
 
 
 class Effect(Strict):
