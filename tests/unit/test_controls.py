@@ -479,3 +479,26 @@ def test_a_count_row_follows_its_schema_and_reads_in_the_timeline():
     assert "customers                3 × reached goal" in timeline([row])
     assert controls.describe("@capped:1 per 1 days") == "capped: 1 per 1 days"
     assert controls.describe("@not_entered:max_entries") == "not entered: max entries"
+
+
+# --- the example ---------------------------------------------------------------------------------
+def test_the_back_in_stock_example_runs_per_product_a_week_apart_and_an_order_ends_it():
+    root = Path(__file__).resolve().parents[2]
+    act = Activity.model_validate_json(
+        (root / "examples/activities/14-back-in-stock-controls.json").read_text())
+    subject = next(f"customer:{n}" for n in range(100)
+                   if not controls.in_holdout(act, f"customer:{n}"))
+    state, decisions = play(act, [custom("BackInStock", NOW, product_id="skis"),
+                                  custom("BackInStock", NOW + HOUR, product_id="boots"),
+                                  custom("BackInStock", NOW + 2 * HOUR, product_id="skis"),
+                                  ordered(NOW + DAY),
+                                  custom("BackInStock", NOW + 8 * DAY, product_id="boots")],
+                            customer(subject))
+
+    assert [len(messages(d)) for d in decisions] == [1, 0, 0, 0, 1]
+    assert [counts(d) for d in decisions[1:4]] == [
+        ["@not_entered:min_interval"],   # another product within the week
+        ["@not_entered:run_under_way"],  # the same product: its run is under way
+        ["@goal"]]                       # an order ends the run before its reminder
+    assert [(i.key, i.element) for i in state.journeys["back-in-stock"].waiting] == [
+        ("boots", "wait")]
