@@ -4,7 +4,8 @@
 branches, waits and all four actions). Variant 0 of each shape uses the names the event mix
 sends (a "ski" order, a "rossignol" search, the SUMMER promotion...); later variants use names
 no event carries, so a catalog of 100 activities fires about as often as one of 10 and the
-difference in engine cost is the cost of activities an event meets but does not fire.
+difference in engine cost is the cost of activities an event meets but does not fire. Every
+activity carries journey controls (`controls`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,23 @@ def _activity(i: int) -> dict[str, Any]:
     name, repeatable, elements = build(v)
     return {"schema_version": 1, "id": f"bench-{i:03d}-{elements[0]['type'].replace('_', '-')}",
             "name": f"{name} ({i})", "state": "active", "time_zone": "Europe/Paris",
-            "repeatable": repeatable, "elements": elements}
+            "repeatable": repeatable, "elements": elements, **controls(repeatable)}
+
+
+def controls(repeatable: bool) -> dict[str, Any]:
+    """Journey controls on every activity, loose enough to change no action of the event mix:
+    their cost is what is measured (caps and goals are decided from the one state read; quiet
+    hours at send time)."""
+    found: dict[str, Any] = {
+        "frequency_cap": {"limits": [{"messages": 50, "per": {"unit": "days", "amount": 1}},
+                                     {"messages": 100, "per": {"unit": "weeks", "amount": 1},
+                                      "channel": "email"}]},
+        "quiet_hours": {"start": "23:59", "end": "00:00"},
+        "goals": [{"event": "CustomerLoggedIn", "parameters": [
+            {"name": "never", "match": {"rule": "exact", "value": "set"}}]}]}
+    if repeatable:
+        found["max_entries"] = 10_000
+    return found
 
 
 def _order_thanks(v: int) -> tuple[str, bool, list[dict[str, Any]]]:

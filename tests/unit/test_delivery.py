@@ -593,7 +593,7 @@ class TestTemplateProblems:
 
     def test_the_known_names(self):
         known = {"customer", "event", "coupon", "coupons", "activity", "shop", "cart",
-                 "unsubscribe_url"}
+                 "run", "unsubscribe_url"}
         assert known == CONTEXT_NAMES
 
 
@@ -751,11 +751,11 @@ class FakeJobs:
         self.reported_as[job_key] = OUTCOME[status]
         return True
 
-    def schedule(self, job_key: str, at: Any, release_at: Any) -> bool:
-        if self.get(job_key) != "queued":
+    def schedule(self, job_key: str, at: Any, release_at: Any, reason: Any = None) -> bool:
+        if self.get(job_key) not in ("queued", "scheduled"):
             return False
         self.status[job_key] = "scheduled"
-        self.reason[job_key] = f"release at {release_at.isoformat()}"
+        self.reason[job_key] = reason or f"release at {release_at.isoformat()}"
         return True
 
     def finish(self, job_key: str, status: JobStatus, at: Any, reason: str) -> bool:

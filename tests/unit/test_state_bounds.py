@@ -8,12 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from dialogue.aws import state_codec
+from dialogue.engine.controls import MAX_KEY
 from dialogue.engine.record import record
 from dialogue.model.customer import (
     MAX_BEHAVIOUR_JSON,
     MAX_EVENTS_IN_WINDOW,
     MAX_ORDERS_JSON,
     MAX_SEGMENT_HISTORY,
+    MAX_SENDS,
     MAX_STATE_BYTES,
     CustomerState,
     Instance,
@@ -83,10 +85,16 @@ def catalog_parts(state: CustomerState) -> None:
         state.segments[ident()] = Membership(since=NOW, until=NOW, by=ident())
     state.segment_history = [SegmentChange(segment=ident(), change="removed", at=NOW, by=ident(),
                                            element=ident()) for _ in range(MAX_SEGMENT_HISTORY)]
+    # Frequency caps' send log, full in both channels.
+    state.sends = {c: [int(NOW.timestamp()) - n for n in range(MAX_SENDS)]
+                   for c in ("email", "sms")}
     for _ in range(ACTIVITIES):
         state.journeys[ident()] = Journey(entries=10**6, last_entered_at=NOW, seen_at_entry=9,
                                           waiting=[Instance(entry=10**6, element=ident(),
-                                                            since=NOW, due_at=NOW, seen=9)])
+                                                            since=NOW, due_at=NOW, seen=9,
+                                                            holdout=True, held=True,
+                                                            key=text(MAX_KEY))],
+                                          version="ffffffff")
 
 
 def test_the_heaviest_customer_stays_under_the_documented_size_below_dynamodbs_limit():

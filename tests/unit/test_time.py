@@ -224,7 +224,10 @@ def test_wake_does_not_change_the_state_it_is_given():
 
 
 def dropped_without_actions(decision: Decision) -> bool:
-    return (not decision.duplicate and decision.effects == []
+    """Left without any action; one whose element an edit removed is counted as ended
+    (`@ended:element_removed`, docs/activities.md "Safe editing")."""
+    counted = [e.element_id for e in decision.effects]
+    return (not decision.duplicate and counted in ([], ["@ended:element_removed"])
             and decision.state.journeys["act"].waiting == [])
 
 

@@ -104,6 +104,8 @@ class SendSettings:
     provider_connect_timeout: float = 3.0
     provider_read_timeout: float = 10.0
     max_receives: int = 8  # the messages queue's maxReceiveCount
+    # The shop's default quiet hours (docs/activities.md, "Quiet hours"), as JSON; none: none.
+    quiet_hours: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SendSettings:
@@ -120,6 +122,7 @@ class SendSettings:
             concurrency=max(1, int(env.get("SEND_CONCURRENCY", "1"))),
             send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("TIME_ZONE", "UTC"),
             configuration_set=env.get("SES_CONFIGURATION_SET") or None,
+            quiet_hours=env.get("QUIET_HOURS") or None,
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
             provider_attempts=max(1, int(env.get("PROVIDER_ATTEMPTS", "1"))),
             claim_lease_seconds=float(env.get("CLAIM_LEASE_SECONDS", "60")),

@@ -127,16 +127,19 @@ class DynamoJobs:
             {":outcome": _s(OUTCOME[status]), ":now": _s(_iso(now)),
              ":status": _s(status.value)}) is True
 
-    def schedule(self, job_key: str, at: datetime, release_at: datetime) -> bool:
-        """Parked until its send time, in the release index (sharded by key: no hot day)."""
+    def schedule(self, job_key: str, at: datetime, release_at: datetime,
+                 reason: str | None = None) -> bool:
+        """Parked until its send time, in the release index (sharded by key: no hot day). A
+        released job may be parked again (quiet hours that still hold where the customer now
+        lives): its release time moves on."""
         bucket = f"{release_at.astimezone(UTC).date().isoformat()}#{shard(job_key, SHARDS)}"
         return self._update(
             job_key,
             "SET #s = :scheduled, scheduled_at = :at, reason = :reason, release_bucket = :b, "
             "release_at = :release, unsettled_at = :due",
-            "#s = :queued",
+            "#s IN (:queued, :scheduled)",
             {":scheduled": _s("scheduled"), ":at": _s(at.isoformat()),
-             ":reason": _s(f"release at {release_at.isoformat()}"), ":b": _s(bucket),
+             ":reason": _s(reason or f"release at {release_at.isoformat()}"), ":b": _s(bucket),
              ":release": _s(_iso(release_at)), ":queued": _s("queued"),
              ":due": _s(_iso(release_at + QUEUED_FOR))}) is True
 

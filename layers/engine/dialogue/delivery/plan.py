@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from dialogue.delivery.quiet import describe, quiet_until
 from dialogue.delivery.render import RenderError, render
 from dialogue.delivery.sms import InvalidNumber, e164, parts
 from dialogue.delivery.tracking import message_tags
+from dialogue.model.controls import QuietHours
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import MessageQueued
 from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
@@ -45,6 +47,7 @@ class DeliverySettings:
     send_time: time = time(9, 0)
     time_zone: str = "UTC"
     configuration_set: str | None = None
+    quiet_hours: QuietHours | None = None  # the shop's default, for activities without their own
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Hold:
 @dataclass(frozen=True)
 class Schedule:
     release_at: datetime
+    reason: str | None = None  # why, when it is not the daily send time
 
 
 Plan = Email | Sms | Suppress | Hold | Schedule
@@ -117,15 +121,29 @@ def release_time(queued_at: datetime, settings: DeliverySettings) -> datetime:
 
 
 def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
-         template: MessageTemplate | None, now: datetime, settings: DeliverySettings) -> Plan:
+         template: MessageTemplate | None, now: datetime, settings: DeliverySettings,
+         released: bool = False) -> Plan:
+    """`released`: the job comes back from the release function (not from the outbox)."""
+    if job.capped is not None:  # by a frequency cap, when it was decided (`engine.caps`)
+        if job.not_before is None:
+            return Suppress(f"skipped: capped by {job.capped}", "capped")
+        if now < job.not_before:
+            return Schedule(job.not_before, f"held: capped by {job.capped}, release at "
+                                            f"{job.not_before.isoformat()}")
     if not job.send_immediately:
         # A message decided for a day long past (a daily check catching up a missed night)
         # waits for the next send time rather than going out in the middle of the night.
         release = release_time(max(job.at, now - LATE_DECISION), settings)
         if now < release:
             return Schedule(release)
+    if job.rate_limit is not None and not released:  # spread by the release function
+        return Schedule(now, f"held: rate limit {job.rate_limit.label}, release at "
+                             f"{now.isoformat()} or later")
     if state is None:
         return Suppress("unknown customer", "unknown_customer")
+    quiet = _quiet(job, state, now, settings)
+    if quiet is not None:
+        return quiet
     if template is None:
         return Hold(f"template {job.template!r} does not exist")
     if template.channel != job.channel:
@@ -156,6 +174,23 @@ def plan(job: MessageQueued, state: CustomerState | None, suppressed: bool,
                  headers={"List-Unsubscribe": f"<{unsubscribe}>",
                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
                  tags=message_tags(job))
+
+
+def _quiet(job: MessageQueued, state: CustomerState, now: datetime,
+           settings: DeliverySettings) -> Schedule | Suppress | None:
+    """Inside quiet hours or on a blackout day (the activity's, else the shop's): held until
+    the window opens, or skipped, as the activity says; None when it may go now."""
+    window = job.quiet_hours or settings.quiet_hours
+    if window is None:
+        return None
+    zone = state.profile.time_zone or settings.time_zone
+    opening = quiet_until(window, now, ZoneInfo(zone))
+    if opening is None:
+        return None
+    why = describe(window, zone)
+    if window.then == "skip":
+        return Suppress(f"skipped: {why}", "quiet_hours")
+    return Schedule(opening, f"held: {why}, release at {opening.isoformat()}")
 
 
 def _context(job: MessageQueued, state: CustomerState, settings: DeliverySettings,

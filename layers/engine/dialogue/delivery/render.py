@@ -17,7 +17,7 @@ from dialogue.model.template import EmailTemplate, MessageTemplate, SmsTemplate
 
 # What a template may refer to at its top level.
 CONTEXT_NAMES = frozenset({"customer", "event", "coupon", "coupons", "activity", "shop", "cart",
-                           "unsubscribe_url"})
+                           "run", "unsubscribe_url"})  # run: a keyed run's `run.key`
 
 # Bounds on what is sent. A subject is one header line: RFC 5322 allows 998 characters. An
 # e-mail part of 200,000 characters is at most 800 KB in UTF-8, far below SES's message size

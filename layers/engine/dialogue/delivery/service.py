@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from dialogue.delivery.plan import (
     suppression_key,
 )
 from dialogue.delivery.providers_port import ProviderRejected, ProviderUnavailable
+from dialogue.delivery.rate import spread
 from dialogue.delivery.reconcile import DeadLetters, Reporter
 from dialogue.delivery.suppression import addresses_to_suppress
 from dialogue.delivery.tracking import ENGAGEMENT
@@ -102,8 +103,10 @@ class DeliveryService:
         the last try dead-lettered with the reason rather than left to the redrive's silence."""
         job_json = job_json_from_message(body)
         last = receive_count >= self.max_receives
+        released = "dynamodb" not in json.loads(body)  # not from the outbox: from the release
         try:
-            return self.handle(job_json, retry_later, last_try=last, time_left=time_left)
+            return self.handle(job_json, retry_later, last_try=last, time_left=time_left,
+                               released=released)
         except Exception as e:
             key = _job_key(job_json)
             (self.error or self.log)("message job %s failed (try %d of %d): %s: %s", key,
@@ -118,7 +121,8 @@ class DeliveryService:
 
     def handle(self, job_json: str, retry_later: Callable[[], None] | None = None, *,
                last_try: bool = False,
-               time_left: Callable[[], timedelta] | None = None) -> Delivered:
+               time_left: Callable[[], timedelta] | None = None,
+               released: bool = False) -> Delivered:
         """Transient provider errors raise (the queue retries, after `retry_later` set the
         back-off) unless it is the last try; permanent ones dead-letter."""
         job = MessageQueued.model_validate_json(job_json)
@@ -127,10 +131,10 @@ class DeliveryService:
         address = address_of(job, state)
         suppressed = address is not None and self.recipients.suppressed(suppression_key(address))
         template = self.catalogs.catalog().templates.get(job.template)
-        decision = plan(job, state, suppressed, template, now, self.settings)
+        decision = plan(job, state, suppressed, template, now, self.settings, released)
         match decision:
             case Schedule():
-                done = self.jobs.schedule(job.key, now, decision.release_at)
+                done = self.jobs.schedule(job.key, now, decision.release_at, decision.reason)
                 return self._outcome(Delivered.SCHEDULED if done else Delivered.DUPLICATE)
             case Suppress() | Hold():
                 status = JobStatus.SUPPRESSED if isinstance(decision, Suppress) else JobStatus.HELD
@@ -261,6 +265,8 @@ class SuppressionService:
 
 class DueJobs(Protocol):
     def due(self, now: Any) -> list[str]: ...
+    def schedule(self, job_key: str, at: datetime, release_at: datetime,
+                 reason: str | None = None) -> bool: ...
 
 
 class Requeue(Protocol):
@@ -278,9 +284,14 @@ class ReleaseService:
     count: Callable[[str, int], None]
 
     def release(self) -> int:
-        due = self.jobs.due(self.clock.now())
+        now = self.clock.now()
+        due, later = spread(self.jobs.due(now), now)
+        for job_key, release_at, reason in later:  # an activity's rate limit: a later run
+            self.jobs.schedule(job_key, now, release_at, reason)
         self.queue.send(due)
         self.count("MessagesReleased", len(due))
+        if later:
+            self.count("MessagesSpread", len(later))
         return len(due)
 
 

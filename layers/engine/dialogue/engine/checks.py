@@ -27,6 +27,7 @@ from dialogue.model.activity import (
     AddToSegment,
     Branch,
     InSegmentTrigger,
+    MessageOutcomeTrigger,
     RemoveFromSegment,
     SendMessage,
     Trigger,
@@ -221,6 +222,8 @@ def check_activity(name: str, activity: Activity, segments: dict[str, Segment]) 
         problem("$.elements[0].timeout", "a timeout is only for a trigger after the first "
                                          "element (customers wait there for it to fire)")
     for i, el in enumerate(activity.elements):
+        if isinstance(el, MessageOutcomeTrigger):
+            out += _outcome_problems(name, activity, i, el)
         once = (isinstance(el, InSegmentTrigger | AbandonsCartTrigger) and el.mode == "once")
         if once and i > 0:
             problem(f"$.elements[{i}]", f"a {el.type!r} trigger in mode 'once' must be the first "
@@ -251,6 +254,20 @@ def check_activity(name: str, activity: Activity, segments: dict[str, Segment]) 
     out += _graph_problems(name, activity, edges, index)
     out += _segment_problems(name, activity, segments)
     return out
+
+
+def _outcome_problems(name: str, activity: Activity, i: int,
+                      el: MessageOutcomeTrigger) -> list[Problem]:
+    """A message outcome follows an e-mail of the same activity (opens and clicks are
+    e-mail's), and is never the first element."""
+    message = activity.by_id.get(el.message)
+    if i == 0:
+        return [Problem(name, "$.elements[0].type", "a 'message_outcome' follows a message: it "
+                                                    "cannot be the first element")]
+    if not isinstance(message, SendMessage) or message.channel != "email":
+        return [Problem(name, f"$.elements[{i}].message",
+                        f"{el.message!r} is not an e-mail send_message of this activity")]
+    return []
 
 
 def _graph_problems(name: str, activity: Activity, edges: dict[str, list[tuple[str, str]]],

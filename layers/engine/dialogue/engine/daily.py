@@ -34,8 +34,9 @@ from dialogue.model.customer import (
 )
 from dialogue.model.effects import AnyEffect, SegmentRemoved
 
+from . import controls
 from .catalog import Catalog
-from .decide import ActivityError, Decision, isolated, own_journey, writable
+from .decide import ActivityError, Decision, goals_reached, isolated, own_journey, writable
 from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
 from .wake import closed, resume
 
@@ -62,6 +63,7 @@ def daily(state: CustomerState, catalog: Catalog, now: datetime, zone: ZoneInfo,
     effects = _expire_memberships(state, now)
     effects += segment_rules.refresh(state, catalog, now, rfm)
     errors: list[ActivityError] = []
+    effects += goals_reached(state, catalog, now, errors, f"daily:{today}")
     dropped = _journeys(state, catalog, today, now, effects, chance, codes, errors)
     for activity in _daily_entries(catalog):
         effects += isolated(state, errors, activity.id, activity.entry.id,
@@ -146,10 +148,18 @@ def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
            dropped: list[bool]) -> list[AnyEffect]:
     """One parked customer: leaves, resumes or goes on; `dropped` gets True if they left."""
     activity = catalog.get(activity_id)
-    if activity is None or closed(activity, now) or instance.element not in activity.by_id:
+    if activity is None or closed(activity, now):
         own_journey(state, activity_id).waiting.remove(instance)
         dropped.append(True)
         return []
+    if instance.element not in activity.by_id and not activity.paused:  # removed by an edit
+        owned = own_journey(state, activity_id)
+        owned.waiting.remove(instance)
+        run = _run(state, activity, owned, instance.entry, today, now, chance, codes,
+                   activity.entry, None)
+        run.holdout, run.key = instance.holdout, instance.key
+        controls.relocate(run, instance.element)
+        return run.effects
     if instance.due_at is not None and instance.due_at <= now:
         # The safety net: a lost or late timer never strands a customer.
         found = resume(state, catalog, activity_id, instance, now, chance, codes)
@@ -157,11 +167,12 @@ def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
             dropped.append(True)
         return found
     element = activity.by_id[instance.element]
-    if _holds(element, state, activity, now) is None:
+    if activity.paused or _holds(element, state, activity, now) is None:
         return []
     owned = own_journey(state, activity_id)
     owned.waiting.remove(instance)
     run = _run(state, activity, owned, instance.entry, today, now, chance, codes, element, None)
+    run.holdout, run.key = instance.holdout, instance.key
     run.walk(element.next)  # reaching it was counted when they parked
     return run.effects
 
@@ -181,12 +192,18 @@ def _enter(state: CustomerState, activity: Activity, today: date, now: datetime,
     reasons = found if activity.repeatable else found[:1]
     effects: list[AnyEffect] = []
     for reason in reasons:
+        refused = controls.refused_entry(activity, state.journeys.get(activity.id), now)
+        if refused is not None:
+            effects.append(controls.counted(activity.id, state, 0, now,
+                                            controls.NOT_ENTERED + refused))
+            continue
         journey = own_journey(state, activity.id)
         journey.entries += 1
         journey.last_entered_at = now
         run = _run(state, activity, journey, journey.entries, today, now, chance, codes, trigger,
                    reason)
         run.reached(trigger)
+        controls.start(run)
         run.walk(trigger.next)
         effects += run.effects
     return effects

@@ -17,6 +17,7 @@ from dialogue.model.customer import CustomerState, Instance, Journey, Occurrence
 from dialogue.model.effects import AnyEffect
 from dialogue.model.events import Detail, OrderPlaced, ShopEvent
 
+from . import controls
 from .catalog import Catalog
 from .flow import Chance, Codes, ElementFailed, Run, new_coupon_code, stable_chance
 from .record import record
@@ -70,6 +71,7 @@ def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: dateti
     at = min(detail.occurred_at, now)
     effects: list[AnyEffect] = []
     ctx = _Context(detail, occurrence, at, chance, codes)
+    effects += goals_reached(state, catalog, at, ctx.errors, detail.event_id, detail, occurrence)
     effects += _resume_waiting(state, catalog, ctx)
     for activity, trigger in catalog.entries_for(detail):
         effects += isolated(state, ctx.errors, activity.id, trigger.id, detail.event_id,
@@ -84,7 +86,7 @@ def isolated(state: CustomerState, errors: list[ActivityError], activity_id: str
     `step` raises, what it changed in the (`writable`) state is put back, no effect of it is
     kept and the failure is added to `errors`, naming the element that raised."""
     journey, segments = state.journeys.get(activity_id), dict(state.segments)
-    history = list(state.segment_history)
+    history, sends = list(state.segment_history), {c: list(s) for c, s in state.sends.items()}
     try:
         return step()
     except Exception as e:  # noqa: BLE001 - reported in the decision, logged and counted
@@ -95,6 +97,7 @@ def isolated(state: CustomerState, errors: list[ActivityError], activity_id: str
         state.segments.clear()
         state.segments.update(segments)
         state.segment_history[:] = history
+        state.sends = sends
         cause = e.__cause__ if isinstance(e, ElementFailed) and e.__cause__ else e
         where = e.element_id if isinstance(e, ElementFailed) else element_id
         reason = f"{type(cause).__name__}: {cause}"[:300]
@@ -109,6 +112,7 @@ def writable(state: CustomerState) -> CustomerState:
         "processed": dict(state.processed), "behaviour": list(state.behaviour),
         "orders": list(state.orders), "segments": dict(state.segments),
         "segment_history": list(state.segment_history), "journeys": dict(state.journeys),
+        "sends": {c: list(s) for c, s in state.sends.items()},
     })
 
 
@@ -153,15 +157,46 @@ def _enter(state: CustomerState, activity: Activity, trigger: EventTrigger,
     seen = current.seen_at_entry if current is not None else 0
     if not fires(trigger, detail, occurrence, state, activity, at, since, seen):
         return []
+    key = controls.key_of(activity, detail, occurrence)
+    refused = controls.refused_entry(activity, current, at, key)
+    if refused is not None:
+        return [controls.counted(activity.id, state, 0, at, controls.NOT_ENTERED + refused)]
     journey = own_journey(state, activity.id)
     journey.entries += 1
     journey.last_entered_at = at
     journey.seen_at_entry = seen_at(trigger, state, at)
     state.journeys[activity.id] = journey
     run = ctx.run(activity, state, journey, journey.entries)
+    run.key = key
     run.reached(trigger)
+    controls.start(run)
     run.walk(trigger.next)
     return run.effects
+
+
+def goals_reached(state: CustomerState, catalog: Catalog, at: datetime,
+                  errors: list[ActivityError], event_id: str, detail: Detail | None = None,
+                  occurrence: Occurrence | None = None) -> list[AnyEffect]:
+    """Customers waiting in an activity whose goal this event (or what now holds) meets leave
+    it at once, wherever they wait (`controls.end_at_goal`)."""
+    effects: list[AnyEffect] = []
+    for activity_id, journey in list(state.journeys.items()):
+        activity = catalog.get(activity_id)
+        if not journey.waiting or activity is None or not activity.goals:
+            continue
+        effects += isolated(state, errors, activity_id, "goals", event_id,
+                            partial(_end_if_met, state, activity, at, detail, occurrence))
+    return effects
+
+
+def _end_if_met(state: CustomerState, activity: Activity, at: datetime, detail: Detail | None,
+                occurrence: Occurrence | None) -> list[AnyEffect]:
+    if controls.conditions_met(activity, state, at):
+        return controls.end_at_goal(state, activity, own_journey(state, activity.id), at)
+    if not controls.goal_met(activity, state, at, detail, occurrence):
+        return []
+    key = controls.key_of(activity, detail, occurrence)
+    return controls.end_at_goal(state, activity, own_journey(state, activity.id), at, key)
 
 
 def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> list[AnyEffect]:
@@ -180,6 +215,9 @@ def _resume_waiting(state: CustomerState, catalog: Catalog, ctx: _Context) -> li
                 continue
             if instance.due_at is not None and at >= instance.due_at:
                 continue  # its timeout ran out first: the timer takes the customer on (`wake`)
+            if not controls.same_run(instance.key, controls.key_of(activity, detail,
+                                                                   ctx.occurrence)):
+                continue  # a keyed run: this event belongs to another of its runs
             effects += isolated(state, ctx.errors, activity_id, element.id, detail.event_id,
                                 partial(_resume, state, activity, element, instance, ctx))
     return effects
@@ -195,5 +233,6 @@ def _resume(state: CustomerState, activity: Activity, element: Element, instance
     journey = own_journey(state, activity.id)
     journey.waiting.remove(instance)  # a timeout's timer now finds nobody: a no-op
     run = ctx.run(activity, state, journey, instance.entry)
+    run.holdout, run.key = instance.holdout, instance.key
     run.walk(element.next)  # reaching `element` was counted when the customer parked
     return run.effects

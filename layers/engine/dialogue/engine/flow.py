@@ -25,6 +25,7 @@ from dialogue.model.activity import (
     Element,
     InSegmentTrigger,
     IssueCoupon,
+    MessageOutcomeTrigger,
     PlacesOrderTrigger,
     PromotionCheckoutTrigger,
     RegistersTrigger,
@@ -54,6 +55,7 @@ from dialogue.model.effects import (
     WaitStarted,
 )
 
+from . import caps
 from .targets import holds
 from .triggers import seen_at
 
@@ -95,6 +97,9 @@ class Run:
     event: dict[str, Any] = field(default_factory=dict)  # the detail, JSON-ready, for templates
     effects: list[AnyEffect] = field(default_factory=list)
     coupons: dict[str, dict[str, str]] = field(default_factory=dict)  # this run's, by promotion
+    holdout: bool = False  # the control group: walked (waits, goals) without any action
+    catch_up: bool = False  # going on after a pause: messages wait for the next send time
+    key: str | None = None  # a keyed run's key, for templates as `run.key`
 
     def _base(self, element: Element) -> dict[str, Any]:
         return {"activity_id": self.activity.id, "element_id": element.id,
@@ -117,11 +122,16 @@ class Run:
                 raise ElementFailed(element_id) from e
 
     def reached(self, element: Element) -> None:
+        if self.holdout:
+            return  # the control group is counted apart (`controls.HOLDOUT`)
         self.effects.append(ElementReached.model_construct(**self._base(element)))  # type: ignore[arg-type]
 
     def _step(self, el: Element) -> list[str | None]:
         """Carry out one element; return the ids to go on with (in order)."""
         base = self._base(el)
+        if self.holdout and isinstance(el, SendMessage | IssueCoupon | AddToSegment
+                                       | RemoveFromSegment):
+            return [el.next]  # no action for the control group
         match el:
             case TargetElement():
                 ok = all(holds(c, self.state, self.activity, self.now) for c in el.conditions)
@@ -129,15 +139,23 @@ class Run:
             case Branch():
                 return self._branch(el)
             case SendMessage():
+                verdict = caps.check(self.state, self.activity, el.channel, self.now)
+                if verdict.capped is not None:
+                    self.effects.append(ElementReached.model_construct(  # type: ignore[arg-type]
+                        **{**base, "element_id": f"@capped:{verdict.capped}"}))
                 context: dict[str, Any] = {"event": self.event, "coupons": dict(self.coupons),
                                            "activity": {"id": self.activity.id,
                                                         "name": self.activity.name}}
                 if self.coupons:
                     context["coupon"] = list(self.coupons.values())[-1]
+                if self.key is not None:
+                    context["run"] = {"key": self.key}
                 self.effects.append(MessageQueued.model_construct(
                     **base, channel=el.channel, template=el.template, reply_to=el.reply_to,
-                    send_immediately=el.send_immediately, event_id=self.event_id,
-                    context=context))
+                    send_immediately=el.send_immediately and not self.catch_up,
+                    event_id=self.event_id, quiet_hours=self.activity.quiet_hours,
+                    capped=verdict.capped, not_before=verdict.release,
+                    rate_limit=self.activity.rate_limit, context=context))
             case IssueCoupon():
                 code, expires = self.codes(), self.now + timedelta(days=el.valid_days)
                 self.coupons.pop(el.promotion, None)  # the latest is last
@@ -167,7 +185,8 @@ class Run:
                 self.effects.append(WaitStarted.model_construct(**base, due_at=due))
                 return []
             case (RegistersTrigger() | PlacesOrderTrigger() | SearchesTrigger() | SocialTrigger()
-                  | PromotionCheckoutTrigger() | WaitForEventTrigger() | AbandonsCartTrigger()
+                  | PromotionCheckoutTrigger() | WaitForEventTrigger() | MessageOutcomeTrigger()
+                  | AbandonsCartTrigger()
                   | InSegmentTrigger() | BirthdayTrigger()):
                 # A later trigger: fires only for customers waiting here. With a timeout, a timer
                 # takes those who have not fired it by then to the timeout's path.
@@ -219,7 +238,8 @@ class Run:
     def _park(self, el: Element, due: datetime | None) -> None:
         self.journey.waiting.append(Instance.model_construct(
             entry=self.entry, element=el.id, since=self.now, due_at=due,
-            seen=seen_at(el, self.state, self.now)))
+            seen=seen_at(el, self.state, self.now), holdout=self.holdout, held=False,
+            key=self.key))
 
 
 def due_after(activity: Activity, start: datetime, amount: int, unit: str) -> datetime:

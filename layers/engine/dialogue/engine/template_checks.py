@@ -189,6 +189,8 @@ def context(activity: Activity, template: MessageTemplate, reach: Reach) -> dict
         "cart": state.cart.model_dump(mode="json") if state.cart else None}
     if coupons:
         ctx["coupon"] = list(coupons.values())[-1]
+    if activity.key is not None:
+        ctx["run"] = {"key": "1001"}
     if isinstance(template, EmailTemplate):
         ctx["unsubscribe_url"] = "https://shop.example/unsubscribe?c=sample&t=sample"
     return {k: v for k, v in ctx.items() if v is not None}

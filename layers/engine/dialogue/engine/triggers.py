@@ -17,6 +17,7 @@ from typing import Any
 from dialogue.model.activity import (
     Activity,
     EventTrigger,
+    MessageOutcomeTrigger,
     PlacesOrderTrigger,
     PromotionCheckoutTrigger,
     RegistersTrigger,
@@ -60,6 +61,8 @@ def fires(
         case SocialTrigger():
             return _count(trigger, occurrence, state, activity, now, (since, seen),
                           lambda o: trigger.kind in ("any", o.fields.get("kind"))) >= trigger.times
+        case MessageOutcomeTrigger():
+            return outcome_of(trigger, activity, occurrence)
         case WaitForEventTrigger():
             def ok(o: Occurrence) -> bool:
                 return o.kind == trigger.event and all(
@@ -68,6 +71,20 @@ def fires(
             return _count(trigger, occurrence, state, activity, now, (since, seen),
                           ok) >= trigger.times
     return False  # pragma: no cover
+
+
+OUTCOME_EVENTS = {"opened": "EmailOpened", "clicked": "EmailClicked"}
+
+
+def outcome_of(trigger: MessageOutcomeTrigger, activity: Activity,
+               occurrence: Occurrence | None) -> bool:
+    """An open or click SES reported for an e-mail of this activity and that element's template
+    (the mail's tags carry the activity and the template, `delivery.tracking`)."""
+    message = activity.by_id.get(trigger.message)
+    if occurrence is None or message is None or occurrence.kind != OUTCOME_EVENTS[trigger.outcome]:
+        return False
+    return (occurrence.fields.get("campaign") == activity.id
+            and occurrence.fields.get("template") == getattr(message, "template", None))
 
 
 def seen_at(trigger: object, state: CustomerState, at: datetime) -> int:

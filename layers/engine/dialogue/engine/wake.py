@@ -14,6 +14,7 @@ from dialogue.model.activity import Activity, Trigger, Wait
 from dialogue.model.customer import CustomerState, Instance
 from dialogue.model.effects import AnyEffect
 
+from . import controls
 from .catalog import Catalog
 from .decide import ActivityError, Decision, isolated, own_journey, writable
 from .flow import Chance, Codes, Run, new_coupon_code, stable_chance
@@ -52,34 +53,42 @@ def resume(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
     names the timer, so a retried wake-up takes the same random paths.
     """
     journey = own_journey(state, activity_id)
-    journey.waiting.remove(instance)
     activity = catalog.get(activity_id)
+    if activity is not None and activity.goals and controls.goal_met(activity, state, now):
+        return controls.end_at_goal(state, activity, journey, now)
+    journey.waiting.remove(instance)
     if activity is None or closed(activity, now):
         return []
-    element = activity.by_id.get(instance.element)
-    match element:
-        case Wait():
-            start = element.next
-        case Trigger(timeout=timeout) if timeout is not None:
-            start = timeout.next
-        case Trigger():
-            # Edited: the trigger lost its timeout. The customer keeps waiting for its event.
-            journey.waiting.append(instance.model_copy(update={"due_at": None}))
-            return []
-        case _:
-            return []  # the element is gone or is something else now: the customer leaves
+    if activity.paused:  # keeps its place and due time; looked at again later
+        journey.waiting.append(instance.model_copy(update={"held": True}))
+        first = [] if instance.held else [controls.counted(activity_id, state, instance.entry,
+                                                            now, controls.PAUSED)]
+        return first + controls.recheck(state, activity, instance.entry, instance.element, now)
     event_id = f"timer:{activity_id}/{instance.entry}/{instance.element}"
     run = Run(activity, state, journey, instance.entry, now, event_id, chance, codes,
               {"type": "timer", "element": instance.element,
                "due_at": instance.due_at.isoformat() if instance.due_at else None})
-    run.walk(start)
+    run.holdout, run.key = instance.holdout, instance.key
+    run.catch_up = instance.held and activity.on_resume == "next_send_window"
+    element = activity.by_id.get(instance.element)
+    match element:
+        case Wait():
+            run.walk(element.next)
+        case Trigger(timeout=timeout) if timeout is not None:
+            run.walk(timeout.next)
+        case Trigger():
+            # Edited: the trigger lost its timeout. The customer keeps waiting for its event.
+            journey.waiting.append(instance.model_copy(update={"due_at": None}))
+        case _:  # removed by an edit, or something else now: moved on or out, and counted
+            controls.relocate(run, instance.element)
     return run.effects
 
 
 def closed(activity: Activity, now: datetime) -> bool:
-    """Deactivated, or past the end of its end date: nobody goes on in it any more."""
+    """Deactivated, or past the end of its end date: nobody goes on in it any more. (Paused is
+    not closed: its customers keep their places.)"""
     end = activity.window[1]
-    return activity.state != "active" or (end is not None and now >= end)
+    return activity.state == "inactive" or (end is not None and now >= end)
 
 
 def _waiting(state: CustomerState, activity_id: str, entry: int,

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", type=Path, help="activity files or folders")
     p.add_argument("--segments", type=Path, help="segment folder (default: ../segments)")
     p.add_argument("--templates", type=Path, help="template folder (default: ../templates)")
+    p.add_argument("--against", type=Path, metavar="OLD.json",
+                   help="the live version of an activity: what the edit does to its waiting "
+                        "customers")
 
     p = sub.add_parser("render", help="preview a message template for a customer")
     p.add_argument("template", type=Path, help="a template file (templates/<id>.json)")
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     match args.command:
         case "validate":
-            return validate(args.paths, args.segments, args.templates)
+            status = validate(args.paths, args.segments, args.templates)
+            return status if args.against is None else max(status, against(args))
         case "schema":
             print(json.dumps(schema(args.kind), indent=2, ensure_ascii=False))
             return 0
@@ -213,6 +217,28 @@ def validate(paths: list[Path], segments_dir: Path | None,
           f"{len(catalog.activities)} activities valid, {bad} files with problems",
           file=sys.stderr)
     return 1 if problems or missing or not files else 0
+
+
+def against(args: argparse.Namespace) -> int:
+    """`validate --against OLD.json`: the edit report of the activity of the same id."""
+    from dialogue.engine.checks import parse_document
+    from dialogue.engine.edits import edit_report
+    from dialogue.model.activity import Activity
+
+    old, problems = parse_document(str(args.against), _text(args.against), Activity)
+    for problem in problems:
+        print(problem)
+    if old is None:
+        return 1
+    for path in [f for p in args.paths for f in (sorted(p.glob("*.json")) if p.is_dir()
+                                                 else [p])]:
+        new, _ = parse_document(str(path), _text(path), Activity)
+        if new is not None and new.id == old.id:
+            print("\n".join(edit_report(old, new)))
+            return 0
+    print(f"{args.against} : $.id : no activity {old.id!r} among the files checked",
+          file=sys.stderr)
+    return 1
 
 
 def refresh_segments(names: list[str], function: str | None) -> int:

@@ -88,6 +88,22 @@ def message_jobs(aws: LocalAws) -> list[dict[str, Any]]:
     return sorted(out, key=lambda j: (j["at"], j["activity_id"], j["element_id"]))
 
 
+def scheduled_jobs(aws: LocalAws) -> list[dict[str, str]]:
+    """The jobs waiting in the release index: their key and release time."""
+    ddb, table = aws.client("dynamodb"), aws.s.name("Table")
+    kwargs: dict[str, Any] = {
+        "TableName": table, "FilterExpression": "#s = :s AND attribute_exists(release_at)",
+        "ProjectionExpression": "pk, release_at", "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":s": {"S": "scheduled"}}}
+    out = []
+    while True:
+        page = ddb.scan(**kwargs)
+        out += [{"key": i["pk"]["S"], "release_at": i["release_at"]["S"]} for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def sent_emails(aws: LocalAws) -> list[Any]:
     """What reached the embedded SES (raw MIME messages)."""
     from moto.ses.models import ses_backends

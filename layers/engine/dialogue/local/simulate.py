@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from dialogue import bootstrap
 from dialogue.engine.schedule import fires
+from dialogue.engine.timers import bucket_end
 from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
 
@@ -84,11 +85,15 @@ class Simulation:
             self.log.append(f"{len(late)} events before --from are published at its start")
         next_daily, next_send = next(daily_at), next(send_at)
         waits: SimulatedWaits = self.aws.waits
-        i = 0
+        i, released = 0, start
         while True:
             wake = waits.pending()[:1]
+            # A job held for another time (quiet hours) goes at the release function's first
+            # run after it (every 15 minutes), not only at the daily send time.
+            release = self._next_release(released)
             candidates = [t for t in (pending[i][0] if i < len(pending) else None, next_daily,
-                                      next_send, wake[0] if wake else None) if t is not None]
+                                      next_send, wake[0] if wake else None, release)
+                          if t is not None]
             at = max(min(candidates), self.clock.at)
             if at > end:
                 break
@@ -117,11 +122,22 @@ class Simulation:
             if wake and wake[0] <= at:
                 self._quietly(partial(waits.advance_to, at))
                 self._settle()
-            if next_send <= at:
+            if next_send <= at or (release is not None and release <= at):
                 self._quietly(self.aws.run_schedules)  # the release function, every 15 minutes
                 self._settle()
-                next_send = next(send_at)
+                released = at
+                if next_send <= at:
+                    next_send = next(send_at)
         self.clock.at = end
+
+    def _next_release(self, after: datetime) -> datetime | None:
+        """The release function's first run (on the quarter hour) after the earliest release
+        time of a scheduled job, if later than its last run `after`."""
+        times = [parse_time(j["release_at"]) for j in readback.scheduled_jobs(self.aws)]
+        if not times:
+            return None
+        run = bucket_end(min(times), 15)
+        return run if run > after else None
 
     def _settle(self) -> None:
         """Deliver until queues, pipes and running executions are all quiet."""
@@ -163,7 +179,21 @@ def effects(aws: LocalAws) -> list[dict[str, Any]]:
             if row.get(name):
                 row[name] = parse_time(row[name]).astimezone(UTC).isoformat().replace(
                     "+00:00", "Z")
-    return sorted(out, key=lambda e: (parse_time(e["at"]), e["customer"], e["effect"]))
+    out.sort(key=lambda e: (parse_time(e["at"]), e["customer"], e["effect"]))
+    return out + control_counts(aws)
+
+
+def control_counts(aws: LocalAws) -> list[dict[str, Any]]:
+    """The journey controls' counts per activity (`engine.controls`: reached goal, holdout, not
+    entered…), as of the end of the simulation: one row each, after the effects."""
+    from dialogue.engine.controls import describe
+
+    clock = getattr(aws.waits, "clock", None)
+    at = (clock() if clock else datetime.now(UTC)).astimezone(UTC)
+    return [{"at": at.isoformat().replace("+00:00", "Z"), "customer": None, "activity": activity,
+             "element": name, "effect": "counted", "count": n, "reason": describe(name)}
+            for activity, per in sorted(readback.counters(aws).items())
+            for name, n in sorted(per.items()) if name.startswith("@") and n]
 
 
 def timeline(rows: list[dict[str, Any]]) -> str:
@@ -177,8 +207,9 @@ def timeline(rows: list[dict[str, Any]]) -> str:
                                      + (f" {parse_time(r['sent_at']):%d/%m %H:%M}"
                                         if r.get("sent_at") else "") + ")",
                 "coupon": lambda r: f"coupon {r['promotion']}",
+                "counted": lambda r: f"{r['count']} × {r['reason']}",
                 }.get(row["effect"], lambda r: f"{r['effect'].replace('_', ' ')} {r['segment']}")
-        lines.append(f"  {at:%H:%M} UTC  {row['customer']:24} {what(row):44} "
+        lines.append(f"  {at:%H:%M} UTC  {row['customer'] or 'customers':24} {what(row):44} "
                      f"← {row['activity'] or 'segment rule'}/{row['element'] or '-'}")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ problem is reported with its JSON path rather than the first one only.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .base import Day, Id, Strict, ZoneName
+from .controls import FrequencyCap, Holdout, QuietHours, RateLimit
 from .events import DETAILS, CustomEvent
 from .matching import TextMatch, TimeFrame
 from .targets import Target
@@ -57,6 +59,17 @@ class Timeout(Strict):
     unit: Unit
     amount: int = Field(ge=1, le=MAX_AMOUNT["minutes"])
     next: Id | None = None
+
+    _bounded = field_validator("amount")(_at_most_ten_years)
+
+
+class Interval(Strict):
+    """A duration a control counts: `amount` `unit`, days and longer on the activity's calendar."""
+
+    model_config = ConfigDict(json_schema_extra=_duration_schema)
+
+    unit: Unit
+    amount: int = Field(ge=1, le=MAX_AMOUNT["minutes"])
 
     _bounded = field_validator("amount")(_at_most_ten_years)
 
@@ -169,6 +182,16 @@ class WaitForEventTrigger(Trigger):
         return self.event if self.event in DETAILS else "CustomEvent"
 
 
+class MessageOutcomeTrigger(Trigger):
+    """After an e-mail of this activity: the customer opened (or clicked a link of) an e-mail of
+    that element's template, as SES reports it (`EmailOpened` / `EmailClicked`). With a timeout,
+    a fallback: "no open within 2 days → SMS". Never the first element."""
+
+    type: Literal["message_outcome"]
+    message: Id  # the send_message element (e-mail) whose outcome is awaited
+    outcome: Literal["opened", "clicked"]
+
+
 class Wait(Node):
     """Days, weeks and months are counted on the activity's calendar (same local time); months
     are calendar months (31 January + 1 month = 28 or 29 February)."""
@@ -258,8 +281,8 @@ Action = SendMessage | IssueCoupon | AddToSegment | RemoveFromSegment
 Element = Annotated[
     RegistersTrigger | PlacesOrderTrigger | AbandonsCartTrigger | InSegmentTrigger
     | BirthdayTrigger | SearchesTrigger | SocialTrigger | PromotionCheckoutTrigger
-    | WaitForEventTrigger | Wait | TargetElement | Branch | SendMessage | IssueCoupon
-    | AddToSegment | RemoveFromSegment,
+    | WaitForEventTrigger | MessageOutcomeTrigger | Wait | TargetElement | Branch | SendMessage
+    | IssueCoupon | AddToSegment | RemoveFromSegment,
     Field(discriminator="type"),
 ]
 
@@ -277,7 +300,28 @@ def trigger_event(element: Element) -> str | None:
     """The detail-type that can fire this element, or None if it is not an event trigger."""
     if isinstance(element, WaitForEventTrigger):
         return element.detail_type
+    if isinstance(element, MessageOutcomeTrigger):
+        return "CustomEvent"  # what the engagement function makes of SES's open or click
     return TRIGGER_EVENTS.get(element.type)
+
+
+class Goal(Strict):
+    """What ends a customer's run at once, wherever they wait, counted as "reached goal": an
+    event (a shop event by detail-type or a custom event by name, with up to two parameters),
+    or conditions that hold (checked on each of the customer's events, timers and daily
+    checks), e.g. no longer in a segment."""
+
+    event: str | None = Field(default=None, min_length=1, max_length=128)
+    parameters: list[ParameterMatch] = Field(default=[], max_length=2)
+    conditions: list[Target] = Field(default=[], max_length=10)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Goal:
+        if (self.event is None) == (not self.conditions):
+            raise ValueError("a goal names either an 'event' or 'conditions', not both")
+        if self.parameters and self.event is None:
+            raise ValueError("'parameters' belong to a goal's 'event'")
+        return self
 
 
 class Activity(Strict):
@@ -287,11 +331,32 @@ class Activity(Strict):
     id: Id
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    state: Literal["active", "inactive"] = "active"
+    # paused: nobody enters and nobody waiting goes on until it is active again (`on_resume`);
+    # inactive: nobody enters and the customers waiting in it leave (docs/activities.md).
+    state: Literal["active", "inactive", "paused"] = "active"
     start_date: Day | None = None
     end_date: Day | None = None
     time_zone: ZoneName = "UTC"
     repeatable: bool = False
+    max_entries: int | None = Field(default=None, ge=1, le=10_000)
+    min_interval: Interval | None = None
+    goals: list[Goal] = Field(default=[], max_length=10)
+    holdout: Holdout | None = None
+    # What the waits that ran out while the activity was paused do on resume: go on at once,
+    # or go on at once but send their messages at the next send time (not send_immediately).
+    on_resume: Literal["at_once", "next_send_window"] = "at_once"
+    quiet_hours: QuietHours | None = None
+    frequency_cap: FrequencyCap | None = None
+    cap_exempt: bool = False  # service messages: never capped, and not counted by caps
+    rate_limit: RateLimit | None = None
+    # Keyed runs: the entry event's field (or custom event parameter) that keys a run, e.g.
+    # "order_id": one run per value at a time; later events with that field reach its run only.
+    key: str | None = Field(default=None, min_length=1, max_length=64,
+                            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # Safe editing: customers waiting at an element an edit removed go on at the element named
+    # here ({"old id": "new id"}); those waiting at a removed element not named here leave,
+    # counted as @ended:element_removed.
+    moved: dict[Id, Id] = Field(default={}, max_length=100)
     test_mode: TestMode | None = None
     elements: list[Element] = Field(min_length=2)
 
@@ -300,6 +365,42 @@ class Activity(Strict):
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise ValueError("start_date is after end_date")
         return self
+
+    @model_validator(mode="after")
+    def _exempt_or_capped(self) -> Activity:
+        if self.cap_exempt and self.frequency_cap is not None:
+            raise ValueError("an activity is either cap_exempt or has a frequency_cap")
+        return self
+
+    @model_validator(mode="after")
+    def _keyed(self) -> Activity:
+        if self.key is not None and trigger_event(self.elements[0]) is None:
+            raise ValueError("'key' is for an activity whose first element is an event trigger")
+        return self
+
+    @field_validator("max_entries", "min_interval", "key")
+    @classmethod
+    def _repeatable_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("repeatable") is False:
+            raise ValueError("only for a repeatable activity (set \"repeatable\": true)")
+        return value
+
+    @model_validator(mode="after")
+    def _moved(self) -> Activity:
+        ids = {e.id for e in self.elements}
+        for old, new in self.moved.items():
+            if old in ids:
+                raise ValueError(f"moved: {old!r} is still an element: its customers stay there")
+            if new not in ids:
+                raise ValueError(f"moved: {old!r} goes to {new!r}, which is no element")
+        return self
+
+    @cached_property
+    def version(self) -> str:
+        """This version of the activity (a digest of its content but `state`): recorded with
+        each entry, so what a customer went through is known after an edit."""
+        text = self.model_dump_json(exclude={"state"})
+        return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
     @cached_property
     def by_id(self) -> dict[str, Element]:
@@ -323,8 +424,13 @@ class Activity(Strict):
         end = day_start(self.end_date + timedelta(days=1), self.zone) if self.end_date else None
         return start, end
 
+    @property
+    def paused(self) -> bool:
+        return self.state == "paused"
+
     def is_live(self, now: datetime) -> bool:
-        """Active, and `now` falls between the start date and the end of the end date."""
+        """Active (not paused), and `now` falls between the start date and the end of the end
+        date."""
         if self.state != "active":
             return False
         start, end = self.window

@@ -33,6 +33,7 @@ MAX_BEHAVIOUR_JSON = 64_000  # likewise for behaviour: a few huge URLs cannot fi
 PROCESSED_FOR = timedelta(days=25)
 MAX_EVENTS_IN_WINDOW = 4_000  # 160 a day: 88 KB of digests at most
 MAX_SEGMENT_HISTORY = 100
+MAX_SENDS = 100  # per channel, within a cap's longest window (`engine.caps`)
 # The largest state document the bounds allow (UTF-8 JSON; stored compressed, never larger),
 # for a customer in 20 segments and 20 activities: tests/unit/test_state_bounds.py builds it.
 # DynamoDB's item limit is 400 KB; the item's other attributes take a few hundred bytes.
@@ -126,6 +127,9 @@ class Instance(Record):
     since: datetime
     due_at: datetime | None = None
     seen: int = 0  # occurrences of `since`'s second already counted (`triggers.seen_at`)
+    holdout: bool = False  # in the activity's control group: no actions (`engine.controls`)
+    held: bool = False  # its wait ran out while the activity was paused
+    key: str | None = None  # a keyed run's key (`Activity.key`): the order id, the cart id…
 
 
 class Journey(Record):
@@ -133,6 +137,7 @@ class Journey(Record):
     last_entered_at: datetime | None = None
     seen_at_entry: int = 0  # occurrences of that second already counted (`triggers.seen_at`)
     waiting: list[Instance] = []
+    version: str | None = None  # the activity's version at the last entry (`Activity.version`)
 
 
 class CustomerState(Record):
@@ -152,6 +157,9 @@ class CustomerState(Record):
     segments: dict[str, Membership] = {}
     segment_history: list[SegmentChange] = []
     journeys: dict[str, Journey] = {}
+    # Frequency caps: the Unix seconds of the messages decided per channel within CAP_DAYS,
+    # at most MAX_SENDS each (`engine.caps`).
+    sends: dict[str, list[int]] = {}
     # The shop-local day of the last daily check applied: a re-run of that day changes nothing.
     last_daily: date | None = None
     processed: dict[str, int] = Field(

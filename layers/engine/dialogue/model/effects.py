@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from .base import Strict
+from .controls import QuietHours, RateLimit
 
 
 class Effect(Strict):
@@ -36,6 +37,12 @@ class MessageQueued(Effect):
     event_id: str  # the event that led here
     # What the template may use besides the customer: the event's detail, this run's coupons.
     context: dict[str, Any] = {}
+    quiet_hours: QuietHours | None = None  # the activity's, applied at send time (delivery)
+    # Capped by a frequency cap (its window, "1 per 1 days"): held until `not_before`, or
+    # skipped (none): delivery then marks it suppressed with that reason, never sends it.
+    capped: str | None = None
+    not_before: datetime | None = None
+    rate_limit: RateLimit | None = None  # the activity's: sent through the release function
 
 
 class CouponIssued(Effect):

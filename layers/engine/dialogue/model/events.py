@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from .base import ShopId, Strict
+from .base import ShopId, Strict, ZoneName
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 
@@ -120,6 +120,8 @@ class Profile(Strict):
     country: Annotated[str, Field(max_length=64)] | None = None
     city: Text | None = None
     language: Annotated[str, Field(max_length=35)] | None = None  # BCP 47's longest common tag
+    # The customer's IANA time zone: quiet hours are theirs (else the shop's TimeZone).
+    time_zone: ZoneName | None = None
     attributes: Annotated[dict[AttributeName, AttributeValue],
                           Field(max_length=MAX_ATTRIBUTES)] = {}
 
