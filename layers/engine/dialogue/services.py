@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from dialogue import identity
 from dialogue.engine import segments as segment_rules
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.daily import daily_runs, expired
-from dialogue.engine.decide import Decision, decide, writable
+from dialogue.engine.decide import Decision, writable
 from dialogue.engine.rfm import RfmBoundaries, boundaries
 from dialogue.engine.schedule import missed_days, run_instant
 from dialogue.engine.timers import TimerRef
@@ -63,6 +64,7 @@ class EventService:
     count: Callable[[str, int], None]
     log: Callable[..., None]
     max_attempts: int = 6
+    keep_link_after_logout: bool = False  # "remember me" browsers (docs/identity.md)
 
     def handle(self, body: str) -> Outcome:
         """Malformed events are kept with their reason and do not fail; transient errors raise."""
@@ -81,9 +83,8 @@ class EventService:
             self.log("rejected event %s: %s", event_id, "; ".join(reasons))
             return Outcome.REJECTED
         catalog = self.catalogs.catalog()
-        decision = apply(self.store, event.subject,
-                         lambda state: decide(state, event, catalog, self.clock.now()),
-                         self.count, self.max_attempts)
+        decision = identity.apply_event(self.store, event, catalog, self.clock, self.count,
+                                        self.max_attempts, self.keep_link_after_logout)
         if decision is None:
             self.count("EventsDuplicate", 1)
             return Outcome.DUPLICATE
@@ -104,7 +105,10 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
             _report_errors(decision, count)
             return None
         try:
-            store.commit(decision.state, decision.effects, before=state)
+            if decision.also is None:
+                store.commit(decision.state, decision.effects, before=state)
+            else:
+                store.commit(decision.state, decision.effects, before=state, also=decision.also)
         except Conflict:
             count("WriteConflicts", 1)
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter before re-reading

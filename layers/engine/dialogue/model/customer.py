@@ -157,6 +157,10 @@ class CustomerState(Record):
     processed: dict[str, int] = Field(
         default={}, description="exactly-once: the digest of each event id applied in the last "
         "PROCESSED_FOR, with the UTC day (ordinal) it was applied")
+    # A guest's browser linked to a customer at login (`engine.identity`): a guest event that
+    # arrives late is applied to that customer; None after logout (the default) or ever unlinked.
+    linked_to: str | None = None
+    linked_until: datetime | None = None  # that customer's logout: later events are not theirs
     set_at: dict[str, int] = Field(
         default={}, description="newer facts win: the Unix second of the fact that set each "
         "profile field ('email', 'attributes.<name>'), consent ('consent.email') and the cart")
