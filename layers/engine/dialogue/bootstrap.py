@@ -98,6 +98,7 @@ def _build_event_service(settings: Settings) -> EventService:
                                    settings.events_dead_letter_queue_url),
         count=count,
         log=logger.warning,
+        keep_link_after_logout=settings.keep_link_after_logout,
     )
 
 

@@ -1,0 +1,104 @@
+"""Identity end to end on embedded AWS (issue 12): the shared computer, a guest becoming a customer.
+
+Events go to EventBridge with both ids as a shop sends them (the browser's personalization id
+always, the customer id once known); what a user cares about is read back: segment member rows,
+coupons, message jobs, the e-mails SES received.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dialogue.local import readback
+
+from tests.e2e.test_time import World, by_hand, subjects, world  # noqa: F401 - the fixture
+
+P = "browser-P"  # the shared computer's personalization id
+
+
+def sent_by(detail_type: str, at: str, customer: str | None, pid: str | None,
+            **detail: Any) -> dict[str, Any]:
+    event_id = f"{customer or pid}-{detail_type}-{at}"
+    ids = {k: v for k, v in (("customer_id", customer), ("personalization_id", pid)) if v}
+    return {"version": "0", "id": event_id, "source": "shop", "detail-type": detail_type,
+            "time": at, "detail": {"event_id": event_id, "occurred_at": at, **ids, **detail}}
+
+
+def registers(customer: str, at: str, pid: str) -> dict[str, Any]:
+    return sent_by("CustomerRegistered", at, customer, pid, profile={
+        "first_name": customer.title(), "email": f"{customer}@example.com", "country": "FR"},
+        consent={"email": True, "sms": False, "tracking": True})
+
+
+PERKS = {  # X's content: members who log in get X's coupon and X's e-mail
+    "id": "x-perks", "name": "Preferred perks on login", "repeatable": True, "elements": [
+        {"id": "in", "type": "wait_for_event", "event": "CustomerLoggedIn", "next": "member"},
+        {"id": "member", "type": "target", "next": "coupon", "conditions": [
+            {"type": "segment", "match": "any", "segments": ["preferred-customers"]}]},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "X-PERK", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True}]}
+
+
+def members(world: World, segment: str) -> list[str]:
+    ddb = world.aws.client("dynamodb")
+    items = ddb.scan(TableName=world.aws.s.name("Table"),
+                     FilterExpression="begins_with(pk, :p)",
+                     ExpressionAttributeValues={":p": {"S": f"SEGMENT#{segment}#"}})["Items"]
+    return sorted(i["subject"]["S"] for i in items)
+
+
+def test_the_shared_computer_b_inherits_nothing_of_a_and_a_keeps_x(world: World):
+    world.load([by_hand("preferred-customers"), PERKS], ["preferred-customers"])
+    events = [
+        registers("a", "2027-01-04T09:00:00Z", P),
+        sent_by("CustomerLoggedIn", "2027-01-04T09:01:00Z", "a", P),
+        # A dialogue adds A to X while A is logged in on P.
+        sent_by("CustomEvent", "2027-01-04T09:30:00Z", "a", P, name="AddedByHand",
+                parameters={"segment": "preferred-customers"}),
+        sent_by("CustomerLoggedOut", "2027-01-04T10:00:00Z", "a", P),
+        sent_by("SearchPerformed", "2027-01-04T10:30:00Z", None, P, query="boots"),
+        registers("b", "2027-01-04T11:00:00Z", P),
+        sent_by("CustomerLoggedIn", "2027-01-04T11:01:00Z", "b", P),
+        # A comes back on another browser: A kept X.
+        sent_by("CustomerLoggedIn", "2027-01-04T12:00:00Z", "a", "browser-Q"),
+    ]
+    world.run(events, datetime(2027, 1, 4, tzinfo=UTC), 1)
+
+    assert members(world, "preferred-customers") == ["customer:a"]
+    customers = readback.customers(world.aws)
+    assert customers["customer:a"].in_segment("preferred-customers", world.clock.now())
+    b = customers["customer:b"]
+    assert "preferred-customers" not in b.segments
+    assert [o.fields.get("query") for o in b.behaviour] == ["boots"]  # the guest's, after A left
+    assert not [o for o in customers["customer:a"].behaviour if o.kind == "SearchPerformed"]
+    assert [c["subject"] for c in world.coupons()] == ["customer:a"]
+    assert {j["subject"] for j in world.jobs()} == {"customer:a"}
+    assert subjects(world.mails(), "b") == []
+    assert subjects(world.mails(), "a") == ["welcome"]
+    guest = customers.get(f"guest:{P}") or readback_guest(world)
+    assert guest.linked_to == "b" and guest.behaviour == []
+
+
+def readback_guest(world: World) -> Any:
+    return readback.customers(world.aws)[f"guest:{P}"]
+
+
+def test_a_guests_cart_becomes_the_customers_and_the_reminder_goes_to_them(world: World):
+    world.load(["08-abandoned-cart.json"])
+    events = [
+        sent_by("ProductViewed", "2027-01-04T09:00:00Z", None, P, product_id="boots"),
+        sent_by("CartUpdated", "2027-01-04T09:05:00Z", None, P, cart_id="cart-P",
+                lines=[{"product_id": "boots", "unit_price": "90", "categories": ["Ski"]}]),
+        registers("c", "2027-01-04T09:20:00Z", P),
+    ]
+    world.run(events, datetime(2027, 1, 4, tzinfo=UTC), 5)
+
+    c = readback.customers(world.aws)["customer:c"]
+    assert c.cart is not None and c.cart.cart_id == "cart-P"
+    assert [o.kind for o in c.behaviour if o.kind == "ProductViewed"] == ["ProductViewed"]
+    assert subjects(world.mails(), "c") == ["abandoned-cart"]
+    assert [(x["subject"], x["promotion"]) for x in world.coupons()] == [
+        ("customer:c", "CART-20")]
+    assert {j["subject"] for j in world.jobs()} == {"customer:c"}
