@@ -115,3 +115,28 @@ def test_a_guests_cart_becomes_the_customers_and_the_reminder_goes_to_them(world
     assert [(x["subject"], x["promotion"]) for x in world.coupons()] == [
         ("customer:c", "CART-20")]
     assert {j["subject"] for j in world.jobs()} == {"customer:c"}
+
+
+SEARCH_PERK = {
+    "id": "search-perk", "name": "A coupon for searchers", "elements": [
+        {"id": "searched", "type": "searches", "keyword": {"rule": "any"}, "next": "coupon"},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "SEARCH-5", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True}]}
+
+
+def test_a_guests_message_and_coupon_wait_for_the_login_and_go_to_the_customer(world: World):
+    world.load([SEARCH_PERK])
+    start = datetime(2027, 1, 4, tzinfo=UTC)
+    world.run([sent_by("SearchPerformed", "2027-01-04T09:00:00Z", None, P, query="boots")],
+              start, 1)
+    # Nothing for an anonymous browser: no coupon row, no message job, no e-mail.
+    assert (world.coupons(), world.jobs(), world.mails()) == ([], [], [])
+    guest = readback.customers(world.aws)[f"guest:{P}"]
+    assert [e.type for e in guest.held] == ["coupon", "message"]
+
+    world.run([registers("d", "2027-01-05T10:00:00Z", P)], start.replace(day=5), 1)
+
+    assert [(c["subject"], c["promotion"]) for c in world.coupons()] == [
+        ("customer:d", "SEARCH-5")]
+    assert subjects(world.mails(), "d") == ["welcome"]

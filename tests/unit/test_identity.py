@@ -7,9 +7,9 @@ from typing import Any
 
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import decide
-from dialogue.engine.identity import decide_identity, redirect_to
+from dialogue.engine.identity import decide_identity, hold, redirect_to
 from dialogue.model.customer import ConsentState, CustomerState
-from dialogue.model.effects import SegmentAdded, WaitStarted
+from dialogue.model.effects import CouponIssued, MessageQueued, SegmentAdded, WaitStarted
 from dialogue.model.events import ShopEvent
 
 from tests.unit.conftest import NOW, activity, event
@@ -189,3 +189,49 @@ def test_the_shared_computer_customer_b_inherits_nothing_of_customer_a():
     assert not b.decision.state.in_segment("x", NOW + 2 * HOUR)
     assert not any(isinstance(e, SegmentAdded) for e in b.decision.effects)
     assert b.guest is not None and b.guest.linked_to == "b"
+
+
+def coupon_and_mail_on_search() -> Any:
+    return activity(
+        {"id": "searched", "type": "searches", "keyword": {"rule": "any"}, "next": "coupon"},
+        {"id": "coupon", "type": "issue_coupon", "promotion": "BACK", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome"})
+
+
+def test_a_guests_message_and_coupon_wait_for_a_link_then_go_to_the_customer():
+    catalog = Catalog([coupon_and_mail_on_search()])
+    search = guest_event("SearchPerformed", query="boots")
+    decision = decide(CustomerState(subject="guest:p1", incarnation="g"), search, catalog, NOW)
+
+    assert hold(decision) == (2, 0)
+
+    assert [e.type for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)] == []
+    assert [e.type for e in decision.state.held] == ["coupon", "message"]
+    merged = decide_identity(CustomerState(subject="customer:c1", incarnation="c"),
+                             decision.state, login(), catalog, NOW + HOUR)
+    released = [e for e in merged.decision.effects if isinstance(e, MessageQueued | CouponIssued)]
+    assert [(e.type, e.subject, e.incarnation) for e in released] == [
+        ("coupon", "customer:c1", "c"), ("message", "customer:c1", "c")]
+    assert merged.guest is not None and merged.guest.held == []
+
+
+def test_held_messages_older_than_a_week_are_dropped_and_counted():
+    catalog = Catalog([coupon_and_mail_on_search()])
+    old = guest_event("SearchPerformed", query="a", occurred_at=NOW - 8 * 24 * HOUR)
+    first = decide(CustomerState(subject="guest:p1"), old, catalog, NOW - 8 * 24 * HOUR)
+    hold(first)
+    again = decide(first.state, guest_event("SearchPerformed", query="b"),
+                   Catalog([coupon_and_mail_on_search().model_copy(update={"repeatable": True})]),
+                   NOW)
+
+    assert hold(again) == (2, 2)
+    assert {e.at for e in again.state.held} == {NOW}
+
+
+def test_a_customers_messages_are_not_held():
+    catalog = Catalog([coupon_and_mail_on_search()])
+    decision = decide(CustomerState(subject="customer:c1"), event("SearchPerformed", query="x"),
+                      catalog, NOW)
+
+    assert hold(decision) == (0, 0)
+    assert len([e for e in decision.effects if isinstance(e, MessageQueued)]) == 1

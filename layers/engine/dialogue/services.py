@@ -27,6 +27,7 @@ from dialogue.engine import segments as segment_rules
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.daily import daily_runs, expired
 from dialogue.engine.decide import Decision, writable
+from dialogue.engine.identity import hold
 from dialogue.engine.rfm import RfmBoundaries, boundaries
 from dialogue.engine.schedule import missed_days, run_instant
 from dialogue.engine.timers import TimerRef
@@ -104,6 +105,10 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
         if decision.duplicate:
             _report_errors(decision, count)
             return None
+        held, dropped = hold(decision)  # never to an anonymous browser (docs/identity.md)
+        if held or dropped:
+            count("GuestMessagesHeld", held)
+            count("GuestMessagesDropped_expired", dropped)
         try:
             if decision.also is None:
                 store.commit(decision.state, decision.effects, before=state)

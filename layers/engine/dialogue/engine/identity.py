@@ -13,7 +13,9 @@ Segments earned by a customer stay with that customer; nothing of a customer eve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from pydantic_core import to_json
 
 from dialogue.model.customer import (
     MAX_BEHAVIOUR,
@@ -22,7 +24,7 @@ from dialogue.model.customer import (
     MAX_ORDERS_JSON,
     CustomerState,
 )
-from dialogue.model.effects import AnyEffect, WaitStarted
+from dialogue.model.effects import AnyEffect, CouponIssued, MessageQueued, WaitStarted
 from dialogue.model.events import CustomerRegistered, Detail, ShopEvent
 
 from .catalog import Catalog
@@ -30,6 +32,11 @@ from .decide import Decision, decide, own_journey, writable
 from .flow import Chance, Codes, new_coupon_code, stable_chance
 from .record import keep_in_time
 
+# A guest's would-be messages and coupons wait this long for a link, at most this many (and
+# bytes: a message carries its event's detail); then the oldest are dropped, counted.
+HOLD_FOR = timedelta(days=7)
+MAX_HELD = 10
+MAX_HELD_JSON = 24_000
 LINKING = frozenset({"CustomerRegistered", "CustomerLoggedIn"})
 UNLINKING = "CustomerLoggedOut"
 
@@ -99,6 +106,41 @@ def _tracking(customer: CustomerState, detail: Detail) -> bool:
     return customer.consent.tracking
 
 
+def hold(decision: Decision) -> tuple[int, int]:
+    """Messages and coupons never go to an anonymous browser: a guest's are taken out of its
+    decision and kept in its state until a login links it (`release`), for HOLD_FOR after the
+    newest. Returns (how many were held now, how many held were dropped: too old, or beyond
+    the bounds), for the caller to count."""
+    state = decision.state
+    if not state.subject.startswith("guest:"):
+        return 0, 0
+    personal = [e for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)]
+    if not personal:
+        return 0, 0
+    decision.effects = [e for e in decision.effects
+                        if not isinstance(e, MessageQueued | CouponIssued)]
+    held = [*state.held, *personal]
+    newest = max(e.at for e in held)
+    kept = [e for e in held if e.at >= newest - HOLD_FOR][-MAX_HELD:]
+    while len(kept) > 1 and len(to_json(kept)) > MAX_HELD_JSON:
+        kept.pop(0)
+    state.held = kept
+    return len(personal), len(held) - len(kept)
+
+
+def release(state: CustomerState, guest: CustomerState, offsets: dict[str, int],
+            now: datetime) -> list[AnyEffect]:
+    """The guest's held messages and coupons, now the customer's (their consent and address
+    decide delivery), for the runs the merge kept (`offsets`: activity → entry offset)."""
+    out: list[AnyEffect] = []
+    for effect in guest.held:
+        if effect.activity_id in offsets and effect.at >= now - HOLD_FOR:
+            out.append(effect.model_copy(update={
+                "subject": state.subject, "incarnation": state.incarnation,
+                "entry": effect.entry + offsets[effect.activity_id]}))
+    return out
+
+
 def emptied(guest: CustomerState, customer_id: str) -> CustomerState:
     """The guest once merged: only its identity, exactly-once window, segments and the link."""
     return CustomerState(subject=guest.subject, version=guest.version,
@@ -128,11 +170,13 @@ def merge(state: CustomerState, guest: CustomerState, catalog: Catalog, tracking
         state.set_at = {**state.set_at, "cart": guest_cart_at}
     window = sorted({**guest.processed, **state.processed}.items(), key=lambda kv: kv[1])
     state.processed = dict(window[-(MAX_EVENTS_IN_WINDOW - 100):])
-    return _merge_journeys(state, guest, catalog, now)
+    offsets: dict[str, int] = {}
+    effects = _merge_journeys(state, guest, catalog, now, offsets)
+    return effects + release(state, guest, offsets, now)
 
 
 def _merge_journeys(state: CustomerState, guest: CustomerState, catalog: Catalog,
-                    now: datetime) -> list[AnyEffect]:
+                    now: datetime, offsets: dict[str, int]) -> list[AnyEffect]:
     """The guest's runs become the customer's, numbered after the customer's own entries. A
     non-repeatable activity the customer already went through keeps only the customer's run;
     an activity no longer in the catalog is left. Waiting runs get timers of the customer (the
@@ -146,7 +190,7 @@ def _merge_journeys(state: CustomerState, guest: CustomerState, catalog: Catalog
         if ours is not None and ours.entries and not activity.repeatable:
             continue  # non-repeatable and already gone through: the guest's run does not count
         journey = own_journey(state, activity_id)
-        offset = journey.entries
+        offset = offsets[activity_id] = journey.entries
         journey.entries += theirs.entries
         last = journey.last_entered_at
         if theirs.last_entered_at is not None and (last is None or theirs.last_entered_at > last):
