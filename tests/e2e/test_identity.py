@@ -7,6 +7,7 @@ coupons, message jobs, the e-mails SES received.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,3 +141,92 @@ def test_a_guests_message_and_coupon_wait_for_the_login_and_go_to_the_customer(w
     assert [(c["subject"], c["promotion"]) for c in world.coupons()] == [
         ("customer:d", "SEARCH-5")]
     assert subjects(world.mails(), "d") == ["welcome"]
+
+
+# --- deletion and export on request --------------------------------------------------------------
+EVE = "eve-7f3c"  # the customer id: looked for verbatim in every table and queue
+EVE_PERSONAL = (EVE, "eve-7f3c@example.com", "Evelyne", "+33611122233", P)
+
+
+def eves_month() -> list[dict[str, Any]]:
+    registration = sent_by("CustomerRegistered", "2027-01-04T09:00:00Z", EVE, P, profile={
+        "first_name": "Evelyne", "email": "eve-7f3c@example.com", "phone": "+33611122233",
+        "country": "FR"}, consent={"email": True, "sms": True, "tracking": True})
+    return [
+        sent_by("ProductViewed", "2027-01-04T08:50:00Z", None, P, product_id="boots"),
+        registration,
+        sent_by("CustomEvent", "2027-01-04T09:30:00Z", EVE, P, name="AddedByHand",
+                parameters={"segment": "preferred-customers"}),
+        sent_by("CartUpdated", "2027-01-06T18:00:00Z", EVE, P, cart_id="cart-eve",
+                lines=[{"product_id": "boots", "unit_price": "90", "categories": ["Ski"]}]),
+        sent_by("SearchPerformed", "2027-01-20T10:00:00Z", EVE, P, query="skis"),
+        # Registered again on the 28th: a second run waiting a week when she is deleted.
+    ]
+
+
+def everything_stored(world: World) -> list[tuple[str, str]]:
+    """(where, text) of every item of both tables (state documents decoded) and every message
+    waiting in the stack's queues."""
+    from dialogue.aws.state_codec import decode
+
+    ddb, out = world.aws.client("dynamodb"), []
+    for logical in ("Table", "CustomersTable"):
+        args: dict[str, Any] = {"TableName": world.aws.s.name(logical)}
+        while True:
+            page = ddb.scan(**args)
+            for item in page["Items"]:
+                doc = item.pop("doc", None)
+                text = repr(item)
+                if doc is not None:
+                    text += decode(doc["B"]).model_dump_json()
+                out.append((logical, text))
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    sqs = world.aws.client("sqs")
+    for url in sqs.list_queues().get("QueueUrls", []):
+        if url == world.aws.outcomes_tap_url:
+            continue  # the local runtime's stand-in for the shop's subscriber: not the stack's
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     VisibilityTimeout=0).get("Messages", []):
+            out.append((url, m["Body"]))
+    return out
+
+
+def naming_eve(world: World) -> list[tuple[str, str]]:
+    return [(where, text) for where, text in everything_stored(world)
+            if any(p in text for p in EVE_PERSONAL)]
+
+
+def test_a_customer_deleted_after_a_month_leaves_nothing_personal(world: World, capsys: Any):
+    from dialogue.local.cli import main
+
+    world.load(["08-abandoned-cart.json", "11-registration-follow-up.json",
+                by_hand("preferred-customers")], ["preferred-customers"])
+    world.run(eves_month(), datetime(2027, 1, 4, tzinfo=UTC), 30)
+    assert subjects(world.mails(), "eve-7f3c")  # she got her reminders
+    assert naming_eve(world)  # (the scan finds her before)
+    names = ["--table", world.aws.s.name("Table"),
+             "--customers-table", world.aws.s.name("CustomersTable")]
+
+    assert main(["customer", "export", EVE, *names]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["state"]["profile"]["email"] == "eve-7f3c@example.com"
+    assert {r.get("kind") for r in exported["rows"]} >= {"job", "coupon", "member"}
+    assert [b["subject"] for b in exported["browsers"]] == [f"guest:{P}"]
+
+    assert main(["customer", "delete", EVE, *names]) == 0
+    # A late event dated before the deletion, and the daily checks after it: nothing comes back.
+    world.run([sent_by("OrderPlaced", "2027-01-30T10:00:00Z", EVE, P, order_id="late",
+                       total="10", lines=[{"product_id": "x", "unit_price": "10"}])],
+              datetime(2027, 2, 3, tzinfo=UTC), 3)
+
+    left = naming_eve(world)
+    # Only the tombstone: its key is the id (to refuse late events), and nothing else.
+    assert [where for where, _ in left] == ["CustomersTable"], [t[:300] for _, t in left]
+    tombstone = readback.customers(world.aws)[f"customer:{EVE}"]
+    assert tombstone.deleted_at is not None
+    assert (tombstone.profile.email, tombstone.orders, tombstone.behaviour, tombstone.segments,
+            tombstone.journeys, tombstone.browsers) == (None, [], [], {}, {}, [])
+    assert readback.segment_members(world.aws, "preferred-customers") == set()
+    assert world.coupons() == []

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dialogue import services
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import Decision, decide
+from dialogue.engine.forget import forget, reborn, refused
 from dialogue.engine.identity import Linked, decide_identity, guest_of, redirect_to
 from dialogue.model.customer import CustomerState
-from dialogue.model.events import ShopEvent
+from dialogue.model.events import CustomerDeleted, ShopEvent
 from dialogue.ports import Clock, CustomerStore
 
 
@@ -25,12 +26,24 @@ def apply_event(store: CustomerStore, event: ShopEvent, catalog: Catalog, clock:
                 keep_link_after_logout: bool = False) -> Decision | None:
     """Decide and commit `event` for the person it belongs to; None for a duplicate."""
     detail = event.detail
+    if isinstance(detail, CustomerDeleted):
+        return services.apply(store, event.subject, lambda state: forget(
+            state, detail.event_id, detail.occurred_at, clock.now()), count, max_attempts)
+
+    def deleted(state: CustomerState) -> Decision | None:
+        if not refused(state, detail.occurred_at):
+            return None
+        count("EventsForDeletedCustomer", 1)
+        return Decision(state=state, duplicate=True)
+
     guest_subject = guest_of(detail)
     if guest_subject is not None:
         def linking(customer: CustomerState) -> Decision:
+            if (no := deleted(customer)) is not None:
+                return no
             guest = store.load(guest_subject)
-            result = decide_identity(customer, guest, event, catalog, clock.now(),
-                                     keep_link_after_logout)
+            result = decide_identity(reborn(customer, detail.event_id), guest, event, catalog,
+                                     clock.now(), keep_link_after_logout)
             if result.guest is not None:
                 result.decision.also = (result.guest, guest)
             return result.decision
@@ -38,7 +51,9 @@ def apply_event(store: CustomerStore, event: ShopEvent, catalog: Catalog, clock:
         return services.apply(store, event.subject, linking, count, max_attempts)
 
     def plain(state: CustomerState) -> Decision:
-        return decide(state, event, catalog, clock.now())
+        if (no := deleted(state)) is not None:
+            return no
+        return decide(reborn(state, detail.event_id), event, catalog, clock.now())
 
     def guest_or_linked(state: CustomerState) -> Decision:
         customer_id = redirect_to(state, detail)

@@ -335,6 +335,8 @@ class DailyWorker:
         late = [datetime.fromisoformat(at) for at in item.get("catch_up", [])]
 
         def step(state: CustomerState, now: datetime) -> Decision:
+            if state.deleted_at is not None:  # a tombstone (`engine.forget`): nobody to check
+                return Decision(state=state, duplicate=True)
             if refresh is not None:  # "refresh now" of named segments, not the daily check
                 return refresh_now(state, catalog, now, refresh, rfm)
             return daily_runs(state, catalog, [*late, now], self.zone, rfm)

@@ -37,6 +37,7 @@ from .record import keep_in_time
 HOLD_FOR = timedelta(days=7)
 MAX_HELD = 10
 MAX_HELD_JSON = 24_000
+MAX_BROWSERS = 20  # the browsers a customer's state remembers, for deletion and export
 LINKING = frozenset({"CustomerRegistered", "CustomerLoggedIn"})
 UNLINKING = "CustomerLoggedOut"
 
@@ -93,6 +94,8 @@ def decide_identity(customer: CustomerState, guest: CustomerState, event: ShopEv
         return IdentityDecision(decision, guest.model_copy(
             update={"linked_until": detail.occurred_at}))
     merged = writable(customer)
+    pid = guest.subject.removeprefix("guest:")
+    merged.browsers = [*(b for b in customer.browsers if b != pid), pid][-MAX_BROWSERS:]
     effects = merge(merged, guest, catalog, _tracking(customer, detail), now)
     decision = decide(merged, event, catalog, now, chance, codes)
     decision.effects[:0] = effects

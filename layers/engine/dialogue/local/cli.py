@@ -78,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-zone", default=os.environ.get("DIALOGUE_TIME_ZONE", "Europe/Paris"),
                    help="the stack's TimeZone (or DIALOGUE_TIME_ZONE)")
 
+    p = sub.add_parser("customer", help="a customer's data on request, on a deployed (or "
+                       "served) stack: delete it all, or export it as one JSON document")
+    p.add_argument("action", choices=["delete", "export"])
+    p.add_argument("customer_id")
+    p.add_argument("--table", default=os.environ.get("DIALOGUE_TABLE"),
+                   help="the stack's TableName output (or DIALOGUE_TABLE)")
+    p.add_argument("--customers-table", default=os.environ.get("DIALOGUE_CUSTOMERS_TABLE"),
+                   help="the stack's CustomersTableName output (or DIALOGUE_CUSTOMERS_TABLE)")
+    p.add_argument("--shards", type=int, default=16, help="the stack's SegmentShards")
+
     args = parser.parse_args(argv)
     from dialogue.local.inputs import UsageError
     from dialogue.settings import BadSetting
@@ -123,6 +133,11 @@ def _run(args: argparse.Namespace) -> int:
             return publish(args.folder, args.bucket, dry_run=args.dry_run, delete=args.delete)
         case "segments":
             return refresh_segments(args.names, args.function)
+        case "customer":
+            from dialogue.local.customer_cli import customer_request
+
+            return customer_request(args.action, args.customer_id, args.table,
+                                    args.customers_table, args.shards)
         case "stats":
             return show_stats(args.name, args.table, args.shards, args.days, args.time_zone)
         case "serve":

@@ -165,6 +165,10 @@ class CustomerState(Record):
     # A guest's would-be messages and coupons, never delivered to an anonymous browser: they
     # wait for a link (`engine.identity.hold`), bounded in count and age.
     held: list[MessageQueued | CouponIssued] = []  # (`type` is left out when stored)
+    # A customer's browsers ever linked (newest last, bounded): what a deletion also erases.
+    browsers: list[str] = []
+    # Deleted on request (`engine.forget`): the state is a tombstone; earlier-dated events refused.
+    deleted_at: datetime | None = None
     set_at: dict[str, int] = Field(
         default={}, description="newer facts win: the Unix second of the fact that set each "
         "profile field ('email', 'attributes.<name>'), consent ('consent.email') and the cart")
