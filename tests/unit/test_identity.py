@@ -7,8 +7,9 @@ from typing import Any
 
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import decide
+from dialogue.engine.forget import forget, reborn, refused
 from dialogue.engine.identity import decide_identity, hold, redirect_to
-from dialogue.model.customer import ConsentState, CustomerState
+from dialogue.model.customer import ConsentState, CustomerState, Membership
 from dialogue.model.effects import CouponIssued, MessageQueued, SegmentAdded, WaitStarted
 from dialogue.model.events import ShopEvent
 
@@ -235,3 +236,23 @@ def test_a_customers_messages_are_not_held():
 
     assert hold(decision) == (0, 0)
     assert len([e for e in decision.effects if isinstance(e, MessageQueued)]) == 1
+
+
+def test_a_deletion_leaves_a_tombstone_refuses_earlier_events_and_starts_afresh_after():
+    catalog = Catalog([coupon_and_mail_on_search()])
+    registration = event("CustomerRegistered", profile={"email": "c1@example.com"},
+                         consent={"email": True})
+    state = decide(CustomerState(subject="customer:c1", incarnation="c",
+                                 segments={"x": Membership(since=NOW)}),
+                   registration, catalog, NOW).state
+
+    gone = forget(state, "del-1", NOW + HOUR, NOW + HOUR)
+
+    assert [(e.type, e.segment) for e in gone.effects] == [("segment_removed", "x")]
+    tomb = gone.state
+    assert (tomb.profile.email, tomb.segments, tomb.deleted_at) == (None, {}, NOW + HOUR)
+    assert forget(tomb, "del-1", NOW + HOUR, NOW + 2 * HOUR).duplicate  # redelivered
+    assert refused(tomb, NOW + HOUR) and not refused(tomb, NOW + 2 * HOUR)
+    fresh = reborn(tomb, "evt-later")
+    assert fresh.deleted_at is None and fresh.incarnation not in ("", "c")
+    assert fresh.incarnation == reborn(tomb, "evt-later").incarnation  # a retry draws the same
