@@ -230,3 +230,74 @@ def test_a_customer_deleted_after_a_month_leaves_nothing_personal(world: World, 
             tombstone.journeys, tombstone.browsers) == (None, [], [], {}, {}, [])
     assert readback.segment_members(world.aws, "preferred-customers") == set()
     assert world.coupons() == []
+
+
+# --- consent and logs ----------------------------------------------------------------------------
+NEXT_MORNING = {  # an order's thank-you e-mail, released at the send time (09:00 Paris)
+    "id": "thanks-later", "name": "Thanks, the next morning", "repeatable": True, "elements": [
+        {"id": "ordered", "type": "places_order", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome"}]}
+
+
+def test_a_consent_withdrawn_while_a_message_waits_for_the_send_time_stops_it(world: World):
+    world.load([NEXT_MORNING])
+    order = {"total": "30", "lines": [{"product_id": "x", "unit_price": "30"}]}
+    events = [
+        registers("fay", "2027-01-04T17:00:00Z", "browser-F"),
+        sent_by("OrderPlaced", "2027-01-04T18:00:00Z", "fay", None, order_id="o1", **order),
+        registers("gus", "2027-01-04T17:05:00Z", "browser-G"),
+        sent_by("OrderPlaced", "2027-01-04T18:05:00Z", "gus", None, order_id="o2", **order),
+        # Fay withdraws her e-mail consent in the evening, before the 09:00 release.
+        sent_by("CustomerUpdated", "2027-01-04T21:00:00Z", "fay", None,
+                consent={"email": False}),
+    ]
+    world.run(events, datetime(2027, 1, 4, tzinfo=UTC), 2)
+
+    assert subjects(world.mails(), "gus") == ["welcome"]  # the send time came
+    assert subjects(world.mails(), "fay") == []
+    [job] = [j for j in world.jobs() if j["subject"] == "customer:fay"]
+    assert (job["status"], job["reason"]) == ("suppressed", "no email marketing consent")
+
+
+def test_no_personal_data_in_any_log_line_of_a_whole_run(world: World, monkeypatch: Any):
+    """Every log line of a run with registrations, logins, carts, orders, a guest becoming a
+    customer, messages and a rejected event: no e-mail address, phone, name or customer id.
+    The functions' JSON logs and metrics (on stdout, which the runtime's helpers silence) and
+    Python's logging records are all kept."""
+    import contextlib
+    import io
+    import logging
+
+    lines: list[str] = []
+    stdout = io.StringIO()
+    redirect = contextlib.redirect_stdout
+    monkeypatch.setattr(contextlib, "redirect_stdout", lambda _: redirect(stdout))
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record) + repr(record.__dict__))
+
+    keep = Keep()
+    loggers = [logging.getLogger(), logging.getLogger("dialogue")]
+    for logger in loggers:
+        logger.addHandler(keep)
+    try:
+        world.load(["08-abandoned-cart.json", "11-registration-follow-up.json", NEXT_MORNING,
+                    by_hand("preferred-customers"), PERKS], ["preferred-customers"])
+        world.run([*eves_month(),
+                   sent_by("CustomerLoggedIn", "2027-01-05T09:00:00Z", EVE, P),
+                   sent_by("OrderPlaced", "2027-01-05T10:00:00Z", EVE, P, order_id="o-eve",
+                           total="30", lines=[{"product_id": "x", "unit_price": "30"}]),
+                   sent_by("CustomerLoggedOut", "2027-01-05T11:00:00Z", EVE, P),
+                   # A malformed event and a late guest event: rejections are logged too.
+                   sent_by("OrderPlaced", "2027-01-05T12:00:00Z", EVE, P, order_id="bad"),
+                   ], datetime(2027, 1, 4, tzinfo=UTC), 12)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    lines += stdout.getvalue().splitlines()
+    assert len(lines) > 50  # the functions logged and counted: the capture works
+    assert any("rejected event" in line for line in lines)
+    assert subjects(world.mails(), EVE)
+    leaks = [line for line in lines if any(p in line for p in EVE_PERSONAL)]
+    assert leaks == []
