@@ -301,3 +301,25 @@ def test_no_personal_data_in_any_log_line_of_a_whole_run(world: World, monkeypat
     assert subjects(world.mails(), EVE)
     leaks = [line for line in lines if any(p in line for p in EVE_PERSONAL)]
     assert leaks == []
+
+
+def test_the_customer_deleted_event_forgets_them_and_refuses_what_comes_late(world: World):
+    world.load([by_hand("preferred-customers"), NEXT_MORNING], ["preferred-customers"])
+    order = {"total": "30", "lines": [{"product_id": "x", "unit_price": "30"}]}
+    events = [
+        registers("hal", "2027-01-04T09:00:00Z", "browser-H"),
+        sent_by("CustomEvent", "2027-01-04T09:30:00Z", "hal", None, name="AddedByHand",
+                parameters={"segment": "preferred-customers"}),
+        sent_by("OrderPlaced", "2027-01-04T18:00:00Z", "hal", None, order_id="o1", **order),
+        sent_by("CustomerDeleted", "2027-01-04T20:00:00Z", "hal", None),
+    ]
+    world.run(events, datetime(2027, 1, 4, tzinfo=UTC), 2)
+    # A late order, dated before the deletion, delivered after it.
+    world.run([sent_by("OrderPlaced", "2027-01-04T19:00:00Z", "hal", None, order_id="o2",
+                       **order)], datetime(2027, 1, 6, tzinfo=UTC), 1)
+
+    hal = readback.customers(world.aws)["customer:hal"]
+    assert hal.deleted_at is not None
+    assert (hal.profile.email, hal.orders, hal.segments) == (None, [], {})
+    assert readback.segment_members(world.aws, "preferred-customers") == set()
+    assert subjects(world.mails(), "hal") == []  # the next morning's e-mail found nobody
