@@ -323,3 +323,44 @@ def test_the_customer_deleted_event_forgets_them_and_refuses_what_comes_late(wor
     assert (hal.profile.email, hal.orders, hal.segments) == (None, [], {})
     assert readback.segment_members(world.aws, "preferred-customers") == set()
     assert subjects(world.mails(), "hal") == []  # the next morning's e-mail found nobody
+
+
+def test_a_guest_write_racing_the_login_conflicts_and_the_merge_is_decided_again(world: World):
+    """The two states commit in one transaction, each on its own version (AWS rejects the
+    whole TransactWriteItems when one condition fails): a guest event committed between the
+    login's reads and its write makes the login read and merge again, so it is not lost."""
+    from dialogue.aws.dynamo import DynamoCustomerStore
+    from dialogue.engine.catalog import Catalog
+    from dialogue.engine.decide import decide
+    from dialogue.engine.identity import decide_identity
+    from dialogue.model.events import parse_event
+    from dialogue.ports import Conflict
+
+    db = world.aws.client("dynamodb")
+    store = DynamoCustomerStore(db, world.aws.s.name("Table"), 16,
+                                customers_table=world.aws.s.name("CustomersTable"))
+    catalog, now = Catalog([]), datetime(2027, 1, 4, 9, tzinfo=UTC)
+    search = parse_event(sent_by("SearchPerformed", "2027-01-04T08:59:00Z", None, P, query="a"))
+    login = parse_event(sent_by("CustomerLoggedIn", "2027-01-04T09:00:00Z", "ivy", P))
+    customer, guest = store.load("customer:ivy"), store.load(f"guest:{P}")
+    # Meanwhile, in the guest's group, a search is applied to the guest.
+    searched = decide(guest, search, catalog, now)
+    store.commit(searched.state, searched.effects, before=guest)
+
+    stale = decide_identity(customer, guest, login, catalog, now)
+    assert stale.guest is not None
+    try:
+        store.commit(stale.decision.state, stale.decision.effects, before=customer,
+                     also=(stale.guest, guest))
+        raise AssertionError("a stale guest was overwritten")
+    except Conflict:
+        pass
+    assert "customer:ivy" not in readback.customers(world.aws)  # nothing of it was written
+
+    fresh_guest = store.load(f"guest:{P}")
+    again = decide_identity(customer, fresh_guest, login, catalog, now)
+    assert again.guest is not None
+    store.commit(again.decision.state, again.decision.effects, before=customer,
+                 also=(again.guest, fresh_guest))
+    ivy = readback.customers(world.aws)["customer:ivy"]
+    assert [o.fields["query"] for o in ivy.behaviour] == ["a"]
