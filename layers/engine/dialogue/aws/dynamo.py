@@ -135,7 +135,9 @@ class DynamoCustomerStore:
 
     def _rfm_updates(self, moves: list[tuple[CustomerState, CustomerState]]
                      ) -> dict[str, dict[str, Any]]:
-        """One update per histogram shard touched (a transaction writes an item once)."""
+        """One update per histogram shard touched: DynamoDB cancels a TransactWriteItems with
+        more than one action on the same item (TransactionCanceledException,
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)."""
         deltas: dict[str, tuple[str, dict[str, int]]] = {}
         for before, after in moves:
             shard_pk = keys.rfm_key(after.subject)["pk"]["S"]
@@ -246,7 +248,9 @@ class DynamoCustomerStore:
 
 
 def _state_failed(items: list[dict[str, Any]], codes: list[str | None]) -> bool:
-    """A state item (the second state of a merge) whose version condition failed."""
+    """A state item (the second state of a merge) whose version condition failed: the reasons
+    are ordered as the request's items, a null code for the others
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html)."""
     return any(code == "ConditionalCheckFailed" and "Put" in item
                and item["Put"]["Item"].get("kind", {}).get("S") == "state"
                for item, code in zip(items, codes, strict=False))
