@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dialogue import services
+from dialogue import identity
 from dialogue.aws import keys
 from dialogue.aws.dynamo import DynamoCustomerStore
 from dialogue.local import readback
@@ -40,14 +40,14 @@ def test_a_poisoned_event_goes_to_the_dead_letter_queue_alone_with_its_reason(
     load(shop, tmp_path, THANKS_BY_MAIL)
     register(shop, "frank")
     shop.deliver()
-    real_decide = services.decide
+    real_decide = identity.decide  # where on_event decides (`dialogue.identity`)
 
     def decide(state: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
         if event.detail.event_id == "order-3":
             raise RuntimeError("this order breaks the engine")
         return real_decide(state, event, *args, **kwargs)
 
-    monkeypatch.setattr(services, "decide", decide)
+    monkeypatch.setattr(identity, "decide", decide)
     for n in range(1, 9):
         shop.publish("OrderPlaced", "frank", event_id=f"order-{n}",
                      **{**ORDER, "order_id": f"o-{n}"})

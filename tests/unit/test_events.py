@@ -28,6 +28,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "CustomerRegistered": {},
     "CustomerLoggedIn": {},
     "CustomerLoggedOut": {},
+    "CustomerDeleted": {},
     "CustomerUpdated": {},
     "OrderPlaced": ORDER,
     "CartUpdated": {"cart_id": "cart-1"},

@@ -24,6 +24,7 @@ from dialogue.model.customer import (
     SegmentChange,
 )
 from dialogue.model.events import MAX_ATTRIBUTES, MAX_PERSON_ID, parse_event
+from pydantic_core import to_json
 
 from tests.unit.conftest import NOW, envelope
 
@@ -77,7 +78,22 @@ def heaviest() -> CustomerState:
     for n in range(MAX_EVENTS_IN_WINDOW):
         state.remember(f"e-{n}", NOW)
     catalog_parts(state)
+    identity_parts(state)
     return state
+
+
+def identity_parts(state: CustomerState) -> None:
+    """Linked browsers, and (as a guest would) held messages, each at its bound."""
+    from dialogue.engine.identity import MAX_BROWSERS, MAX_HELD, MAX_HELD_JSON
+    from dialogue.model.effects import MessageQueued
+
+    state.browsers = [ascii_text(MAX_PERSON_ID) for _ in range(MAX_BROWSERS)]
+    held = MessageQueued(activity_id=ident(), element_id=ident(), subject=state.subject,
+                         entry=10**6, at=NOW, incarnation=text(16), channel="email",
+                         template=ident(), event_id=text(64),
+                         context={"detail": text((MAX_HELD_JSON // MAX_HELD - 1100) // 4)})
+    state.held = [held] * MAX_HELD
+    assert MAX_HELD_JSON - 1000 < len(to_json(state.held)) <= MAX_HELD_JSON
 
 
 def catalog_parts(state: CustomerState) -> None:

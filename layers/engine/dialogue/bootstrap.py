@@ -44,6 +44,11 @@ def use_clock(clock: Clock) -> None:
     _clock = clock
 
 
+def now() -> datetime:
+    """The time as the services see it (the simulated clock in the local runtime)."""
+    return _clock.now()
+
+
 def reset() -> None:
     """Forget built services (the local runtime calls it when it creates a new stack)."""
     global _event_service, _delivery_service, _suppression_service, _backoff
@@ -98,6 +103,7 @@ def _build_event_service(settings: Settings) -> EventService:
                                    settings.events_dead_letter_queue_url),
         count=count,
         log=logger.warning,
+        keep_link_after_logout=settings.keep_link_after_logout,
     )
 
 

@@ -20,9 +20,11 @@ class CustomerStore(Protocol):
         ...
 
     def commit(self, state: CustomerState, effects: list[AnyEffect],
-               before: CustomerState | None = None) -> None:
+               before: CustomerState | None = None,
+               also: tuple[CustomerState, CustomerState] | None = None) -> None:
         """Write state (expected at `state.version`) and effects atomically, or raise Conflict;
-        `before` (the state as read) lets the store keep aggregates such as RFM histograms."""
+        `before` (the state as read) lets the store keep aggregates such as RFM histograms;
+        `also` (new, as read): a second state written in the same transaction."""
         ...
 
 

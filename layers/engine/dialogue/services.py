@@ -22,10 +22,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from dialogue import identity
 from dialogue.engine import segments as segment_rules
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.daily import daily_runs, expired
-from dialogue.engine.decide import Decision, decide, writable
+from dialogue.engine.decide import Decision, writable
+from dialogue.engine.identity import hold
 from dialogue.engine.rfm import RfmBoundaries, boundaries
 from dialogue.engine.schedule import missed_days, run_instant
 from dialogue.engine.timers import TimerRef
@@ -63,6 +65,7 @@ class EventService:
     count: Callable[[str, int], None]
     log: Callable[..., None]
     max_attempts: int = 6
+    keep_link_after_logout: bool = False  # "remember me" browsers (docs/identity.md)
 
     def handle(self, body: str) -> Outcome:
         """Malformed events are kept with their reason and do not fail; transient errors raise."""
@@ -81,9 +84,8 @@ class EventService:
             self.log("rejected event %s: %s", event_id, "; ".join(reasons))
             return Outcome.REJECTED
         catalog = self.catalogs.catalog()
-        decision = apply(self.store, event.subject,
-                         lambda state: decide(state, event, catalog, self.clock.now()),
-                         self.count, self.max_attempts)
+        decision = identity.apply_event(self.store, event, catalog, self.clock, self.count,
+                                        self.max_attempts, self.keep_link_after_logout)
         if decision is None:
             self.count("EventsDuplicate", 1)
             return Outcome.DUPLICATE
@@ -103,8 +105,15 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
         if decision.duplicate:
             _report_errors(decision, count)
             return None
+        held, dropped = hold(decision)  # never to an anonymous browser (docs/identity.md)
+        if held or dropped:
+            count("GuestMessagesHeld", held)
+            count("GuestMessagesDropped_expired", dropped)
         try:
-            store.commit(decision.state, decision.effects, before=state)
+            if decision.also is None:
+                store.commit(decision.state, decision.effects, before=state)
+            else:
+                store.commit(decision.state, decision.effects, before=state, also=decision.also)
         except Conflict:
             count("WriteConflicts", 1)
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter before re-reading
@@ -326,6 +335,8 @@ class DailyWorker:
         late = [datetime.fromisoformat(at) for at in item.get("catch_up", [])]
 
         def step(state: CustomerState, now: datetime) -> Decision:
+            if state.deleted_at is not None:  # a tombstone (`engine.forget`): nobody to check
+                return Decision(state=state, duplicate=True)
             if refresh is not None:  # "refresh now" of named segments, not the daily check
                 return refresh_now(state, catalog, now, refresh, rfm)
             return daily_runs(state, catalog, [*late, now], self.zone, rfm)

@@ -56,6 +56,7 @@ class Settings:
     timer_bucket_minutes: int = 15
     timer_shards: int = 16
     time_zone: str = "UTC"
+    keep_link_after_logout: bool = False  # "remember me" (docs/identity.md)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -70,6 +71,7 @@ class Settings:
             timer_bucket_minutes=int(env.get("TIMER_BUCKET_MINUTES", "15")),
             timer_shards=int(env.get("TIMER_SHARDS", "16")),
             time_zone=env.get("TIME_ZONE", "UTC"),
+            keep_link_after_logout=env.get("KEEP_LINK_AFTER_LOGOUT", "false") == "true",
         )
 
 

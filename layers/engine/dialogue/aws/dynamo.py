@@ -78,15 +78,20 @@ class DynamoCustomerStore:
         return state_from_item(item)
 
     def commit(self, state: CustomerState, effects: list[AnyEffect],
-               before: CustomerState | None = None) -> None:
+               before: CustomerState | None = None,
+               also: tuple[CustomerState, CustomerState] | None = None) -> None:
         """`before`: the state as read, to move the customer between RFM histogram bins.
-        More writes than one transaction takes are split (`transactions`): the state last."""
+        More writes than one transaction takes are split (`transactions`): the state last.
+        `also`: a second state (new, as read) committed in the same transaction, conditional
+        on its own version: the guest a login merges (`engine.identity`)."""
         put = self._state_put(state)
         writes = self._effect_writes(state.subject, effects)
-        if before is not None:
-            rfm = self._rfm_update(before, state)
-            if rfm:
-                writes["rfm"] = rfm
+        moves = [(before, state)] if before is not None else []
+        if also is not None:
+            writes["state/also"] = {"Put": self._state_put(also[0])}
+            moves.append((also[1], also[0]))
+        for n, rfm in enumerate(self._rfm_updates(moves).values()):
+            writes[f"rfm/{n}" if n else "rfm"] = rfm
         if not writes:
             try:
                 self._db.put_item(**put)
@@ -118,7 +123,7 @@ class DynamoCustomerStore:
                 # The state item is first: its condition failing means a newer version exists.
                 # TransactionConflict: another transaction was writing one of the same items.
                 if (state_first and codes[:1] == ["ConditionalCheckFailed"]) \
-                        or "TransactionConflict" in codes:
+                        or "TransactionConflict" in codes or _state_failed(items, codes):
                     raise Conflict(subject) from e
                 existing = [i for i, (item, code) in enumerate(zip(items, codes, strict=False))
                             if code == "ConditionalCheckFailed" and "Put" in item
@@ -129,13 +134,27 @@ class DynamoCustomerStore:
                                ", ".join(items[i]["Put"]["Item"]["kind"]["S"] for i in existing))
                 items = [item for i, item in enumerate(items) if i not in set(existing)]
 
-    def _rfm_update(self, before: CustomerState, state: CustomerState) -> dict[str, Any] | None:
-        delta = {k: n for k, n in rfm_delta(before, state, self._zone).items() if n}
+    def _rfm_updates(self, moves: list[tuple[CustomerState, CustomerState]]
+                     ) -> dict[str, dict[str, Any]]:
+        """One update per histogram shard touched: DynamoDB cancels a TransactWriteItems with
+        more than one action on the same item (TransactionCanceledException,
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)."""
+        deltas: dict[str, tuple[str, dict[str, int]]] = {}
+        for before, after in moves:
+            shard_pk = keys.rfm_key(after.subject)["pk"]["S"]
+            _, per = deltas.setdefault(shard_pk, (after.subject, {}))
+            for name, n in rfm_delta(before, after, self._zone).items():
+                per[name] = per.get(name, 0) + n
+        updates = {pk: self._rfm_update(subject, per) for pk, (subject, per) in deltas.items()}
+        return {pk: update for pk, update in updates.items() if update is not None}
+
+    def _rfm_update(self, subject: str, delta: dict[str, int]) -> dict[str, Any] | None:
+        delta = {k: n for k, n in delta.items() if n}
         if not delta:
             return None
         names = {f"#b{i}": name for i, name in enumerate(delta)}
         return {"Update": {
-            "TableName": self._table, "Key": keys.rfm_key(state.subject),
+            "TableName": self._table, "Key": keys.rfm_key(subject),
             "UpdateExpression": "ADD " + ", ".join(f"#b{i} :b{i}" for i in range(len(delta))),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {f":b{i}": {"N": str(n)}
@@ -229,6 +248,15 @@ class DynamoCustomerStore:
     def _new(self, key: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "Item": {**key, **attrs},
                         "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def _state_failed(items: list[dict[str, Any]], codes: list[str | None]) -> bool:
+    """A state item (the second state of a merge) whose version condition failed: the reasons
+    are ordered as the request's items, a null code for the others
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html)."""
+    return any(code == "ConditionalCheckFailed" and "Put" in item
+               and item["Put"]["Item"].get("kind", {}).get("S") == "state"
+               for item, code in zip(items, codes, strict=False))
 
 
 def _code(error: ClientError) -> str | None:

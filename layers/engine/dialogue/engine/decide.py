@@ -49,6 +49,8 @@ class Decision:
     effects: list[AnyEffect] = field(default_factory=list)
     duplicate: bool = False
     errors: list[ActivityError] = field(default_factory=list)
+    # A second state to commit with this one, (new, as read): the guest a login merges.
+    also: tuple[CustomerState, CustomerState] | None = None
 
 
 def decide(state: CustomerState, event: ShopEvent, catalog: Catalog, now: datetime,

@@ -52,7 +52,7 @@ _LINE = {"product_id": "sku-1", "name": "Skis", "categories": ["Skis"],
 _DETAILS: dict[str, dict[str, Any]] = {
     "CustomerRegistered": {"profile": {"first_name": "Frank", "email": "frank@example.com"},
                            "consent": {"email": True, "sms": True, "tracking": True}},
-    "CustomerLoggedIn": {}, "CustomerLoggedOut": {},
+    "CustomerLoggedIn": {}, "CustomerLoggedOut": {}, "CustomerDeleted": {},
     "CustomerUpdated": {"profile": {"first_name": "Frank"}, "consent": {"email": True}},
     "OrderPlaced": {"order_id": "ord-1", "lines": [_LINE], "promotion_codes": ["SALE"],
                     "total": "94.3", "currency": "EUR"},

@@ -104,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30, help="segment sizes over this many days")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("customer", help="a customer's data on request, on a deployed (or "
+                       "served) stack: delete it all, or export it as one JSON document")
+    p.add_argument("action", choices=["delete", "export"])
+    p.add_argument("customer_id")
+    p.add_argument("--table", default=os.environ.get("DIALOGUE_TABLE"),
+                   help="the stack's TableName output (or DIALOGUE_TABLE)")
+    p.add_argument("--customers-table", default=os.environ.get("DIALOGUE_CUSTOMERS_TABLE"),
+                   help="the stack's CustomersTableName output (or DIALOGUE_CUSTOMERS_TABLE)")
+    p.add_argument("--shards", type=int, default=16, help="the stack's SegmentShards")
+
     args = parser.parse_args(argv)
     from dialogue.local.inputs import UsageError
     from dialogue.settings import BadSetting
@@ -160,6 +170,11 @@ def _run(args: argparse.Namespace) -> int:
             from dialogue.local.why import stats_activity
 
             return stats_activity(args)
+        case "customer":
+            from dialogue.local.customer_cli import customer_request
+
+            return customer_request(args.action, args.customer_id, args.table,
+                                    args.customers_table, args.shards)
         case "stats":
             return show_stats(args)
         case "report":

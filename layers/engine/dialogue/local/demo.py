@@ -159,6 +159,8 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
     print("CUSTOMERS")
     for subject, state in sorted(states.items()):
         who = state.profile.first_name or ("guest" if subject.startswith("guest:") else "")
+        if state.linked_to:  # a browser a login linked (docs/identity.md)
+            who += f" of customer:{state.linked_to}" + (", logged out" * bool(state.linked_until))
         print(f"  {who} ({subject})")
         for m in sorted(messages[subject], key=lambda m: m["at"]):
             status = m["status"] + (f": {m['reason']}" if m.get("reason") else "")

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PlainSerializer
 
 from .base import Record
+from .effects import CouponIssued, MessageQueued
 from .events import Profile
 
 MAX_ORDERS = 200
@@ -165,6 +166,17 @@ class CustomerState(Record):
     processed: dict[str, int] = Field(
         default={}, description="exactly-once: the digest of each event id applied in the last "
         "PROCESSED_FOR, with the UTC day (ordinal) it was applied")
+    # A guest's browser linked to a customer at login (`engine.identity`): a guest event that
+    # arrives late is applied to that customer; None after logout (the default) or ever unlinked.
+    linked_to: str | None = None
+    linked_until: datetime | None = None  # that customer's logout: later events are not theirs
+    # A guest's would-be messages and coupons, never delivered to an anonymous browser: they
+    # wait for a link (`engine.identity.hold`), bounded in count and age.
+    held: list[MessageQueued | CouponIssued] = []  # (`type` is left out when stored)
+    # A customer's browsers ever linked (newest last, bounded): what a deletion also erases.
+    browsers: list[str] = []
+    # Deleted on request (`engine.forget`): the state is a tombstone; earlier-dated events refused.
+    deleted_at: datetime | None = None
     set_at: dict[str, int] = Field(
         default={}, description="newer facts win: the Unix second of the fact that set each "
         "profile field ('email', 'attributes.<name>'), consent ('consent.email') and the cart")

@@ -81,7 +81,7 @@ EventTime = Annotated[AwareDatetime, AfterValidator(_plausible)]
 DETAIL_TYPES = frozenset({
     "CustomerRegistered", "CustomerLoggedIn", "CustomerLoggedOut", "CustomerUpdated", "OrderPlaced",
     "CartUpdated", "ProductViewed", "CategoryViewed", "SearchPerformed", "PageVisited",
-    "SocialParticipation", "CustomEvent",
+    "SocialParticipation", "CustomEvent", "CustomerDeleted",
 })
 
 
@@ -178,6 +178,13 @@ class CustomerLoggedIn(Detail):
 
 class CustomerLoggedOut(Detail):
     DETAIL_TYPE: ClassVar[str] = "CustomerLoggedOut"
+
+
+class CustomerDeleted(Detail):
+    """The customer asked to be forgotten: everything held about them is removed
+    (docs/identity.md, "Deletion"); events dated up to now for that id are refused."""
+
+    DETAIL_TYPE: ClassVar[str] = "CustomerDeleted"
 
 
 class CustomerUpdated(Detail):
@@ -293,7 +300,7 @@ DETAILS: dict[str, type[Detail]] = {
     for cls in (
         CustomerRegistered, CustomerLoggedIn, CustomerLoggedOut, CustomerUpdated, OrderPlaced,
         CartUpdated, ProductViewed, CategoryViewed, SearchPerformed, PageVisited,
-        SocialParticipation, CustomEvent,
+        SocialParticipation, CustomEvent, CustomerDeleted,
     )
 }
 assert set(DETAILS) == DETAIL_TYPES

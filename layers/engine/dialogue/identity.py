@@ -1,0 +1,71 @@
+"""Identity use cases: a shop event applied to the right person (`apply_event`).
+
+A login, registration or logout with both ids reads the customer and the guest and commits both
+in one transaction (`engine.identity.decide_identity`): two reads and one transaction. Any other
+event costs one read and one write, except a guest event for a browser linked to a customer
+(late, or a "remember me" browser): the guest's read finds the link, and the event is applied to
+the customer (one more read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dialogue import services
+from dialogue.engine.catalog import Catalog
+from dialogue.engine.decide import Decision, decide
+from dialogue.engine.forget import forget, reborn, refused
+from dialogue.engine.identity import Linked, decide_identity, guest_of, redirect_to
+from dialogue.model.customer import CustomerState
+from dialogue.model.events import CustomerDeleted, ShopEvent
+from dialogue.ports import Clock, CustomerStore
+
+
+def apply_event(store: CustomerStore, event: ShopEvent, catalog: Catalog, clock: Clock,
+                count: Callable[[str, int], None], max_attempts: int = 6,
+                keep_link_after_logout: bool = False) -> Decision | None:
+    """Decide and commit `event` for the person it belongs to; None for a duplicate."""
+    detail = event.detail
+    if isinstance(detail, CustomerDeleted):
+        return services.apply(store, event.subject, lambda state: forget(
+            state, detail.event_id, detail.occurred_at, clock.now()), count, max_attempts)
+
+    def deleted(state: CustomerState) -> Decision | None:
+        if not refused(state, detail.occurred_at):
+            return None
+        count("EventsForDeletedCustomer", 1)
+        return Decision(state=state, duplicate=True)
+
+    guest_subject = guest_of(detail)
+    if guest_subject is not None:
+        def linking(customer: CustomerState) -> Decision:
+            if (no := deleted(customer)) is not None:
+                return no
+            guest = store.load(guest_subject)
+            result = decide_identity(reborn(customer, detail.event_id), guest, event, catalog,
+                                     clock.now(), keep_link_after_logout)
+            if result.guest is not None:
+                result.decision.also = (result.guest, guest)
+            return result.decision
+
+        return services.apply(store, event.subject, linking, count, max_attempts)
+
+    def plain(state: CustomerState) -> Decision:
+        if (no := deleted(state)) is not None:
+            return no
+        return decide(reborn(state, detail.event_id), event, catalog, clock.now())
+
+    def guest_or_linked(state: CustomerState) -> Decision:
+        customer_id = redirect_to(state, detail)
+        if customer_id is not None:
+            raise Linked(customer_id)
+        return plain(state)
+
+    if detail.customer_id:
+        return services.apply(store, event.subject, plain, count, max_attempts)
+    try:
+        return services.apply(store, event.subject, guest_or_linked, count, max_attempts)
+    except Linked as link:
+        count("GuestEventsRedirected", 1)
+        return services.apply(store, f"customer:{link.customer_id}", plain, count,
+                              max_attempts)
