@@ -88,10 +88,13 @@ def identity_parts(state: CustomerState) -> None:
     from dialogue.model.effects import MessageQueued
 
     state.browsers = [ascii_text(MAX_PERSON_ID) for _ in range(MAX_BROWSERS)]
-    held = MessageQueued(activity_id=ident(), element_id=ident(), subject=state.subject,
-                         entry=10**6, at=NOW, incarnation=text(16), channel="email",
-                         template=ident(), event_id=text(64),
-                         context={"detail": text((MAX_HELD_JSON // MAX_HELD - 1100) // 4)})
+    def held_message(detail: str) -> MessageQueued:
+        return MessageQueued(activity_id=ident(), element_id=ident(), subject=state.subject,
+                             entry=10**6, at=NOW, incarnation=text(16), channel="email",
+                             template=ident(), event_id=text(64), context={"detail": detail})
+
+    base = len(to_json(held_message("")))  # the message's own fields, whatever they become
+    held = held_message(text((MAX_HELD_JSON // MAX_HELD - base - 16) // 4))
     state.held = [held] * MAX_HELD
     assert MAX_HELD_JSON - 1000 < len(to_json(state.held)) <= MAX_HELD_JSON
 
