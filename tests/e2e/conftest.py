@@ -92,3 +92,15 @@ def example(name: str) -> Path:
     path = EXAMPLES / "activities" / name
     assert path.is_file(), f"missing example {name}"
     return path
+
+
+@pytest.fixture
+def world(local_aws: LocalAws, tmp_path: Path) -> Iterator[Any]:
+    """A fresh stack, a catalog and a simulated clock (`test_time.World`), for the time,
+    controls and identity scenarios."""
+    from tests.e2e.test_time import World  # it imports this module
+
+    local_aws.reset()
+    yield World(local_aws, tmp_path)
+    bootstrap.use_clock(bootstrap.SystemClock())
+    local_aws.waits.clock = None

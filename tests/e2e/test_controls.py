@@ -6,31 +6,19 @@ the message jobs, where customers stand, and the controls' counts the statistics
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from dialogue import bootstrap
 from dialogue.engine import controls
 from dialogue.engine.catalog import Catalog
 from dialogue.local import readback
-from dialogue.local.runtime import LocalAws
 from dialogue.local.simulate import effects
 from dialogue.model.activity import Activity
 from jsonschema import Draft202012Validator
 
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_time import World, local, orders, registers, sent, subjects
-
-
-@pytest.fixture
-def world(local_aws: LocalAws, tmp_path: Path) -> Iterator[World]:
-    local_aws.reset()
-    yield World(local_aws, tmp_path)
-    bootstrap.use_clock(bootstrap.SystemClock())
-    local_aws.waits.clock = None
 
 
 def counts(world: World, activity: str) -> dict[str, int]:

@@ -8,27 +8,14 @@ coupons, message jobs, the e-mails SES received.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-from dialogue import bootstrap
 from dialogue.local import readback
-from dialogue.local.runtime import LocalAws
 
 from tests.e2e.test_time import World, by_hand, subjects
 
 P = "browser-P"  # the shared computer's personalization id
-
-
-@pytest.fixture
-def world(local_aws: LocalAws, tmp_path: Path) -> Iterator[World]:
-    local_aws.reset()
-    yield World(local_aws, tmp_path)
-    bootstrap.use_clock(bootstrap.SystemClock())
-    local_aws.waits.clock = None
 
 
 def sent_by(detail_type: str, at: str, customer: str | None, pid: str | None,

@@ -242,14 +242,6 @@ def sent(jobs: list[dict[str, Any]], customer: str, template: str) -> list[str]:
                   and j["status"] == "sent")
 
 
-@pytest.fixture
-def world(local_aws: LocalAws, tmp_path: Path) -> Iterator[World]:
-    local_aws.reset()
-    yield World(local_aws, tmp_path)
-    bootstrap.use_clock(bootstrap.SystemClock())
-    local_aws.waits.clock = None
-
-
 # =================================================================================================
 # 1. The seed examples 4, 5, 8, 10 and 11 over simulated weeks: one shop, one run, read per seed.
 # =================================================================================================
