@@ -2,11 +2,11 @@
 embedded AWS.
 
 Activities send an e-mail (after a coupon) and an SMS, both `send_immediately`, for every order.
-Customers register, then order; on_event writes the message jobs as outbox rows, OutboxPipe
-relays them to the messages queue, and `drain()` invokes send_message on them. A request is
-counted only while LocalAws is calling the send_message handler, on the thread that calls it
-(the counting hook is aws_calls', with its moto speed-up and one more here): on_event's
-requests, the runtime's receive/delete calls and its pipe relays are not counted.
+Customers register, then order; on_event writes the message jobs as outbox rows, the table
+stream's dispatcher relays them to the messages queue, and `drain()` invokes send_message on
+them. A request is counted only while LocalAws is calling the send_message handler, on the
+thread that calls it (the counting hook is aws_calls', with its moto speed-up and one more
+here): on_event's requests, the runtime's receive/delete calls and its relays are not counted.
 
 The send rate limiter is per container, at MaxSendRate / SendConcurrency (14 / 2 = 7 messages a
 second with the template's values): the bench raises MAX_SEND_RATE so that it measures the calls

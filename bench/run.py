@@ -161,7 +161,7 @@ def section_delivery(customers: int, results: dict[str, bool]) -> None:
           f"marked sent {r.sent} (of {sum(r.jobs.values())}), MessageSent on the bus "
           f"{r.outcomes['MessageSent']}: {'consistent' if consistent else 'MISMATCH'}")
     others = {k: n for k, n in r.outcomes.items() if k != "MessageSent"}
-    print("   outcome events from the table stream (OutcomePipe, not counted): "
+    print("   outcome events from the table stream (DispatchFunction, not counted): "
           + (", ".join(f"{k} {n}" for k, n in sorted(others.items())) or "none")
           + f"; dead-lettered {r.dead_lettered}, left in the messages queue {r.queue_left}")
     refresh = (f"{r.refreshes}: " + ", ".join(f"{op} {n}" for op, n in sorted(

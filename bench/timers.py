@@ -3,7 +3,7 @@
 1,000,000 WaitStarted due times: 70 % spread evenly over 30 days (waits of an hour to two weeks),
 30 % in one hour — a campaign the daily check starts at 02:00 in Paris, whose customers all
 wait 4 days (the red label sale's reminder). Each wait's timer row reaches the arm function as
-the template wires it (table stream → TimerPipe → TimersQueue → ArmFunction, batches of up to
+the template wires it (table stream → DispatchFunction → TimersQueue → ArmFunction, batches of up to
 100 rows or 5 s), after a second or two, and 0.05 % of them hours late (a pipe backlog or a
 redelivery). The arm containers run the real `ArmService` and `StepFunctionsWaker` against a
 fake Step Functions with AWS's naming rules: a start with the name and input of a running
@@ -105,7 +105,7 @@ def bucket_seconds(due: float, minutes: int = BUCKET_MINUTES) -> int:
 
 def check_against_store(w: Waits, sample: int = 5000) -> int:
     """The bucket of a sample of waits, through the whole path: the real store's timer row for
-    a WaitStarted, the stream record TimerPipe relays, `bucket_of_stream_record`. Returns how
+    a WaitStarted, the stream record the dispatcher relays, `bucket_of_stream_record`. Returns how
     many were checked; raises if one differs from `bucket_seconds`."""
     store = DynamoCustomerStore(None, "main", 16, bucket_minutes=BUCKET_MINUTES,
                                 timer_shards=TIMER_SHARDS)

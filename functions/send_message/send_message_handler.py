@@ -1,4 +1,4 @@
-"""send_message: message jobs from the messages queue (outbox rows relayed by OutboxPipe, or
+"""send_message: message jobs from the messages queue (outbox rows relayed by DispatchFunction, or
 released at the daily send time).
 
 Each job is sent once, suppressed, held back, scheduled, or dead-lettered with why; a provider

@@ -7,8 +7,9 @@ caused them does. A decision too large for one transaction is split (`transactio
 the stream relays always commit with the state; the rest go before (idempotent) or after (counts).
 Effect keys carry the state's incarnation: a state created again (its item lost) starts a new
 lifetime whose rows never meet the old ones.
-Message jobs are outbox rows: the table's stream relays them to the messages queue (OutboxPipe).
-A wait's timer row is one too: TimerPipe hands it to the function that arms its bucket's wake-up.
+Message jobs are outbox rows: the table's stream relays them to the messages queue (through
+DispatchFunction). A wait's timer row is one too: the dispatcher hands it to the function that
+arms its bucket's wake-up.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class DynamoTimers:
 
 
 def bucket_of_stream_record(body: str) -> str | None:
-    """The bucket a timer row (as TimerPipe relays its stream record) belongs to."""
+    """The bucket a timer row (as the dispatcher relays its stream record) belongs to."""
     try:
         image = json.loads(body)["dynamodb"]["NewImage"]
         return str(image["bucket"]["S"])

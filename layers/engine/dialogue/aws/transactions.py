@@ -7,8 +7,8 @@ e-mail on one order: 103). The writes are cut by what each kind of row allows:
 
 - The LAST transaction holds the state write (conditional on the version read) with every row
   whose insert the table's stream relays, so that nothing is announced for a state that never
-  commits: job rows (OutboxPipe sends them), coupon and segment-member rows (OutcomePipe,
-  SegmentLeftPipe publish them).
+  commits: job rows (the dispatcher sends them), coupon and segment-member rows (it publishes them,
+  as SegmentEntered and SegmentLeft).
 - Timer rows that do not fit go BEFORE it, in transactions of their own. A timer row is an
   idempotent Put keyed by the wait (subject, activity, entry, element): a retry writes the same
   row again; a timer whose state never committed wakes nobody (the wake-up finds no waiting

@@ -296,7 +296,7 @@ class ReleaseService:
 
 
 def job_json_from_message(body: str) -> str:
-    """The job's JSON: from an OutboxPipe message (a DynamoDB stream record), or as released."""
+    """The job's JSON: from a dispatcher message (a DynamoDB stream record), or as released."""
     message = json.loads(body)
     if "dynamodb" in message:
         return str(message["dynamodb"]["NewImage"]["payload"]["S"])
