@@ -56,7 +56,7 @@ class StackRef:
                    aws.s.name("CatalogBucket"))
 
 
-def _scan(ddb: Any, table: str, prefix: str, **match: str) -> list[dict[str, Any]]:
+def scan_prefix(ddb: Any, table: str, prefix: str, **match: str) -> list[dict[str, Any]]:
     """Items whose key starts with `prefix` (and whose string attributes equal `match`)."""
     expression = "begins_with(pk, :p)" + "".join(f" AND #{k} = :{k}" for k in match)
     kwargs: dict[str, Any] = {
@@ -160,10 +160,10 @@ class Rows:
     def read(cls, ddb: Any, ref: StackRef, waiting: bool = True,
              activity_id: str | None = None) -> Rows:
         match = {"activity_id": activity_id} if activity_id else {}
-        states = [state_from_item(item) for item in _scan(ddb, ref.customers_table, "")
+        states = [state_from_item(item) for item in scan_prefix(ddb, ref.customers_table, "")
                   if item.get("sk", {}).get("S") == "STATE"] if waiting else None
-        return cls(_scan(ddb, ref.table, "JOB#", **match),
-                   _scan(ddb, ref.table, "COUPON#", **match), states)
+        return cls(scan_prefix(ddb, ref.table, "JOB#", **match),
+                   scan_prefix(ddb, ref.table, "COUPON#", **match), states)
 
 
 def activity_stats(ddb: Any, ref: StackRef, activity: Activity, waiting: bool = True,

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from dialogue.aws.dynamo import state_from_item
+from dialogue.local.insight import scan_prefix
 from dialogue.local.runtime import LocalAws
 from dialogue.local.template import ACCOUNT, REGION
 from dialogue.model.customer import CustomerState
@@ -14,16 +15,7 @@ from dialogue.model.routing import event_of_message
 
 
 def _items(aws: LocalAws, prefix: str, table_logical: str = "Table") -> list[dict[str, Any]]:
-    ddb, table = aws.client("dynamodb"), aws.s.name(table_logical)
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "FilterExpression": "begins_with(pk, :p)",
-                              "ExpressionAttributeValues": {":p": {"S": prefix}}}
-    while True:
-        page = ddb.scan(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return scan_prefix(aws.client("dynamodb"), aws.s.name(table_logical), prefix)
 
 
 def customers(aws: LocalAws) -> dict[str, CustomerState]:

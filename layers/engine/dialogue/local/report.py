@@ -45,7 +45,7 @@ def collect(ddb: Any, ref: insight.StackRef, catalog: Catalog, today: date, days
     for a in activities:
         for m in a["stats"]["messages"]:
             outcomes[(m["status"], m["reason"])] += m["count"]
-    runs = sorted((_run(item) for item in insight._scan(ddb, ref.table, "DAILY#")),
+    runs = sorted((_run(item) for item in insight.scan_prefix(ddb, ref.table, "DAILY#")),
                   key=lambda r: r["day"], reverse=True)
     return {"activities": activities, "segments": segments, "today": today.isoformat(),
             "outcomes": [{"status": s, "reason": r, "count": n}
