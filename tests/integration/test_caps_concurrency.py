@@ -4,17 +4,14 @@ so the second write fails and, decided again on the new state, the second messag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from dialogue.aws.dynamo import DynamoCustomerStore
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import decide
 from dialogue.model.effects import ElementReached, MessageQueued
 from dialogue.ports import Conflict
-from moto import mock_aws
 
 from tests.unit.conftest import NOW, activity, event
 
@@ -26,19 +23,6 @@ def mailing(ident: str, name: str) -> Any:
                     {"id": "m", "type": "send_message", "channel": "email",
                      "template": "welcome", "send_immediately": True},
                     id=ident, repeatable=True, frequency_cap=CAP)
-
-
-@pytest.fixture
-def db() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
-        yield client
 
 
 def jobs(db: Any) -> list[str]:

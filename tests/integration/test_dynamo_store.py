@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from dialogue.aws.dynamo import DynamoCustomerStore
 from dialogue.model.customer import CustomerState
@@ -18,23 +16,9 @@ from dialogue.model.effects import (
     SegmentRemoved,
 )
 from dialogue.ports import Conflict
-from moto import mock_aws
 
 AT = datetime(2026, 12, 1, 10, tzinfo=UTC)
 BASE = {"activity_id": "act", "subject": "customer:frank", "entry": 1, "at": AT}
-
-
-@pytest.fixture
-def db() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
-        yield client
 
 
 def items(db: Any) -> dict[str, dict[str, Any]]:
