@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/dialogue validate examples/activities/*.json --segments examples/segments --templates examples/templates
 	$(BIN)/mypy layers/engine/dialogue
 	$(BIN)/cfn-lint infra/template.yaml
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal  # two workers, each its own embedded AWS; idle one steals
 
 # The report in headless chromium (Debian's package, installed by scripts/install-browser.sh;
 # skipped with the reason when it cannot be). `make test` runs it too.
