@@ -105,6 +105,41 @@ def test_a_guests_cart_becomes_the_customers_and_the_reminder_goes_to_them(world
     assert {j["subject"] for j in world.jobs()} == {"customer:c"}
 
 
+def test_a_guest_added_to_x_on_p_who_logs_in_as_c_brings_x_to_c_once(world: World):
+    """The reverse of the shared computer: what the guest earned on P is C's after C's login,
+    moved once (the guest's row goes: SegmentLeft for the browser, SegmentEntered for C), and
+    the next customer on P gets none of it."""
+    world.load([by_hand("preferred-customers"), PERKS], ["preferred-customers"])
+    events = [
+        sent_by("CustomEvent", "2027-01-04T09:00:00Z", None, P, name="AddedByHand",
+                parameters={"segment": "preferred-customers"}),
+    ]
+    world.run(events, datetime(2027, 1, 4, tzinfo=UTC), 1)
+    assert members(world, "preferred-customers") == [f"guest:{P}"]
+
+    world.run([registers("c", "2027-01-05T09:00:00Z", P),
+               sent_by("CustomerLoggedIn", "2027-01-05T09:01:00Z", "c", P),
+               sent_by("CustomerLoggedOut", "2027-01-05T10:00:00Z", "c", P),
+               registers("b", "2027-01-05T11:00:00Z", P)],
+              datetime(2027, 1, 5, tzinfo=UTC), 1)
+
+    assert members(world, "preferred-customers") == ["customer:c"]
+    customers = readback.customers(world.aws)
+    assert customers["customer:c"].segments["preferred-customers"].by == (
+        "by-hand-preferred-customers")
+    assert "preferred-customers" not in customers["customer:b"].segments
+    assert customers[f"guest:{P}"].segments == {}
+    # X's content follows C: C's login (a member by then) brings X's coupon and e-mail.
+    assert [c["subject"] for c in world.coupons()] == ["customer:c"]
+    assert subjects(world.mails(), "c") == ["welcome"]
+    assert subjects(world.mails(), "b") == []
+    outcomes = sorted((o["detail-type"], o["detail"]["customer"])
+                      for o in readback.outcome_events(world.aws)
+                      if o["detail-type"] in ("SegmentEntered", "SegmentLeft"))
+    assert outcomes == [("SegmentEntered", "customer:c"), ("SegmentEntered", f"guest:{P}"),
+                        ("SegmentLeft", f"guest:{P}")]
+
+
 SEARCH_PERK = {
     "id": "search-perk", "name": "A coupon for searchers", "elements": [
         {"id": "searched", "type": "searches", "keyword": {"rule": "any"}, "next": "coupon"},

@@ -256,3 +256,50 @@ def test_a_deletion_leaves_a_tombstone_refuses_earlier_events_and_starts_afresh_
     fresh = reborn(tomb, "evt-later")
     assert fresh.deleted_at is None and fresh.incarnation not in ("", "c")
     assert fresh.incarnation == reborn(tomb, "evt-later").incarnation  # a retry draws the same
+
+
+def test_the_guests_managed_segment_goes_to_the_customer_and_its_rule_based_ones_are_redone():
+    """What the guest earned is the customer's: a managed membership moves (entered for the
+    customer, left for the guest id); a rule-based one is worked out from the merged facts."""
+    from dialogue.model.effects import SegmentRemoved
+    from dialogue.model.segment import Segment
+
+    buyers = Segment.model_validate({"id": "buyers", "name": "buyers", "kind": "rule",
+                                     "time_zone": "Europe/Paris", "rule": {
+                                         "field": "orders.count", "op": "greater", "value": 0}})
+    catalog = Catalog([], [buyers, Segment(id="x", name="X")])
+    order = guest_event("OrderPlaced", order_id="o1", total="30", occurred_at=NOW - HOUR,
+                        lines=[{"product_id": "p", "unit_price": "30"}])
+    guest = decide(CustomerState(subject="guest:p1", incarnation="g"), order, catalog,
+                   NOW - HOUR).state
+    guest.segments = {"x": Membership(since=NOW - HOUR, until=NOW + 9 * HOUR, by="act"),
+                      "buyers": Membership(since=NOW - HOUR, by="rule")}
+
+    logged_in = login()
+    result = decide_identity(CustomerState(subject="customer:c1", incarnation="c"), guest,
+                             logged_in, catalog, NOW)
+
+    state, effects = result.decision.state, result.decision.effects
+    assert state.in_segment("x", NOW) and state.segments["x"].until == NOW + 9 * HOUR
+    assert state.in_segment("buyers", NOW)  # from the guest's order, now the customer's
+    assert sorted((e.subject, e.segment) for e in effects if isinstance(e, SegmentAdded)) == [
+        ("customer:c1", "buyers"), ("customer:c1", "x")]
+    assert sorted((e.subject, e.segment) for e in effects if isinstance(e, SegmentRemoved)) == [
+        ("guest:p1", "buyers"), ("guest:p1", "x")]
+    assert result.guest is not None and result.guest.segments == {}
+    # Redelivered: nothing moves twice.
+    again = decide_identity(state, result.guest, logged_in, catalog, NOW)
+    assert again.decision.duplicate
+
+
+def test_a_membership_the_customer_has_already_is_not_entered_again():
+    catalog = Catalog([])
+    guest = CustomerState(subject="guest:p1", segments={"x": Membership(since=NOW, by="act")})
+    customer = CustomerState(subject="customer:c1",
+                             segments={"x": Membership(since=NOW - HOUR, by="other")})
+
+    result = decide_identity(customer, guest, login(), catalog, NOW)
+
+    assert result.decision.state.segments["x"].by == "other"
+    assert not any(isinstance(e, SegmentAdded) for e in result.decision.effects)
+    assert result.guest is not None and result.guest.segments == {}
