@@ -165,6 +165,67 @@ def test_a_guests_message_and_coupon_wait_for_the_login_and_go_to_the_customer(w
     assert subjects(world.mails(), "d") == ["welcome"]
 
 
+def counted(lines: list[str], name: str) -> float:
+    """The total of metric `name` in the functions' printed EMF lines."""
+    total = 0.0
+    for line in lines:
+        if '"_aws"' in line:
+            value = json.loads(line).get(name, 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total
+
+
+def printed_lines(monkeypatch: Any) -> list[str]:
+    """The functions' printed lines (JSON logs, EMF metrics), which the runtime silences."""
+    import contextlib
+    import io
+
+    stdout, redirect = io.StringIO(), contextlib.redirect_stdout
+    monkeypatch.setattr(contextlib, "redirect_stdout", lambda _: redirect(stdout))
+
+    class Lines(list[str]):
+        def __iter__(self) -> Any:
+            return iter(stdout.getvalue().splitlines())
+
+    return Lines()
+
+
+def test_an_activity_dropping_guests_messages_sends_nothing_after_the_login(
+        world: World, monkeypatch: Any):
+    world.load([{**SEARCH_PERK, "guest_messages": "drop"}])
+    lines = printed_lines(monkeypatch)
+    world.run([sent_by("SearchPerformed", "2027-01-04T09:00:00Z", None, P, query="boots")],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    assert readback.customers(world.aws)[f"guest:{P}"].held == []
+    world.run([registers("d", "2027-01-05T10:00:00Z", P)], datetime(2027, 1, 5, tzinfo=UTC), 1)
+
+    assert (world.coupons(), world.jobs(), world.mails()) == ([], [], [])
+    assert counted(lines, "GuestMessagesDropped_guest") == 2  # the coupon and the e-mail
+    assert counted(lines, "GuestMessagesHeld") == 0
+
+
+SEARCH_WAIT_MAIL = {
+    "id": "search-later", "name": "An e-mail an hour after a search", "elements": [
+        {"id": "searched", "type": "searches", "keyword": {"rule": "any"}, "next": "wait"},
+        {"id": "wait", "type": "wait", "amount": 1, "unit": "hours", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True}]}
+
+
+def test_a_guests_message_reached_at_a_waits_end_is_held_counted_and_goes_at_the_login(
+        world: World, monkeypatch: Any):
+    world.load([SEARCH_WAIT_MAIL])
+    lines = printed_lines(monkeypatch)
+    world.run([sent_by("SearchPerformed", "2027-01-04T09:00:00Z", None, P, query="boots")],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    guest = readback.customers(world.aws)[f"guest:{P}"]
+    assert [e.type for e in guest.held] == ["message"] and world.jobs() == []
+    assert counted(lines, "GuestMessagesHeld") == 1  # counted by the wake-up, not only events
+
+    world.run([registers("e", "2027-01-05T10:00:00Z", P)], datetime(2027, 1, 5, tzinfo=UTC), 1)
+    assert subjects(world.mails(), "e") == ["welcome"]
+
+
 # --- deletion and export on request --------------------------------------------------------------
 EVE = "eve-7f3c"  # the customer id: looked for verbatim in every table and queue
 EVE_PERSONAL = (EVE, "eve-7f3c@example.com", "Evelyne", "+33611122233", P)

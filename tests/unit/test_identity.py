@@ -204,7 +204,7 @@ def test_a_guests_message_and_coupon_wait_for_a_link_then_go_to_the_customer():
     search = guest_event("SearchPerformed", query="boots")
     decision = decide(CustomerState(subject="guest:p1", incarnation="g"), search, catalog, NOW)
 
-    assert hold(decision) == (2, 0)
+    assert hold(decision, catalog) == {"GuestMessagesHeld": 2}
 
     assert [e.type for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)] == []
     assert [e.type for e in decision.state.held] == ["coupon", "message"]
@@ -225,7 +225,7 @@ def test_held_messages_older_than_a_week_are_dropped_and_counted():
                    Catalog([coupon_and_mail_on_search().model_copy(update={"repeatable": True})]),
                    NOW)
 
-    assert hold(again) == (2, 2)
+    assert hold(again) == {"GuestMessagesHeld": 2, "GuestMessagesDropped_expired": 2}
     assert {e.at for e in again.state.held} == {NOW}
 
 
@@ -234,7 +234,7 @@ def test_a_customers_messages_are_not_held():
     decision = decide(CustomerState(subject="customer:c1"), event("SearchPerformed", query="x"),
                       catalog, NOW)
 
-    assert hold(decision) == (0, 0)
+    assert hold(decision, catalog) == {}
     assert len([e for e in decision.effects if isinstance(e, MessageQueued)]) == 1
 
 
@@ -303,3 +303,18 @@ def test_a_membership_the_customer_has_already_is_not_entered_again():
     assert result.decision.state.segments["x"].by == "other"
     assert not any(isinstance(e, SegmentAdded) for e in result.decision.effects)
     assert result.guest is not None and result.guest.segments == {}
+
+
+def test_an_activity_that_drops_a_guests_messages_drops_them_and_says_why():
+    dropping = coupon_and_mail_on_search().model_copy(update={"guest_messages": "drop"})
+    catalog = Catalog([dropping])
+    decision = decide(CustomerState(subject="guest:p1", incarnation="g"),
+                      guest_event("SearchPerformed", query="boots"), catalog, NOW)
+
+    assert hold(decision, catalog) == {"GuestMessagesDropped_guest": 2}
+
+    assert [e for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)] == []
+    assert decision.state.held == []
+    merged = decide_identity(CustomerState(subject="customer:c1", incarnation="c"),
+                             decision.state, login(), catalog, NOW + HOUR)
+    assert not [e for e in merged.decision.effects if isinstance(e, MessageQueued | CouponIssued)]

@@ -48,7 +48,8 @@ def apply_event(store: CustomerStore, event: ShopEvent, catalog: Catalog, clock:
                 result.decision.also = (result.guest, guest)
             return result.decision
 
-        return services.apply(store, event.subject, linking, count, max_attempts)
+        return services.apply(store, event.subject, linking, count, max_attempts,
+                              catalog=catalog)
 
     def plain(state: CustomerState) -> Decision:
         if (no := deleted(state)) is not None:
@@ -64,7 +65,8 @@ def apply_event(store: CustomerStore, event: ShopEvent, catalog: Catalog, clock:
     if detail.customer_id:
         return services.apply(store, event.subject, plain, count, max_attempts)
     try:
-        return services.apply(store, event.subject, guest_or_linked, count, max_attempts)
+        return services.apply(store, event.subject, guest_or_linked, count, max_attempts,
+                              catalog=catalog)
     except Linked as link:
         count("GuestEventsRedirected", 1)
         return services.apply(store, f"customer:{link.customer_id}", plain, count,

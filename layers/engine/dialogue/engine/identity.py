@@ -41,7 +41,8 @@ from .catalog import Catalog
 from .decide import Decision, decide, own_journey, writable
 from .flow import Chance, Codes, new_coupon_code, stable_chance
 from .record import keep_in_time
-from .segments import EXPIRED, RULE, refresh
+from .segments import EXPIRED as RULE_EXPIRED
+from .segments import RULE, refresh
 
 # A guest's would-be messages and coupons wait this long for a link, at most this many (and
 # bytes: a message carries its event's detail); then the oldest are dropped, counted.
@@ -124,26 +125,41 @@ def _tracking(customer: CustomerState, detail: Detail) -> bool:
     return customer.consent.tracking
 
 
-def hold(decision: Decision) -> tuple[int, int]:
+HELD = "GuestMessagesHeld"  # the metrics of a guest's messages and coupons, by reason
+DROPPED = "GuestMessagesDropped_guest"  # the activity drops a guest's (`guest_messages`)
+EXPIRED = "GuestMessagesDropped_expired"  # held too long, or beyond the bounds
+
+
+def hold(decision: Decision, catalog: Catalog | None = None) -> dict[str, int]:
     """Messages and coupons never go to an anonymous browser: a guest's are taken out of its
     decision and kept in its state until a login links it (`release`), for HOLD_FOR after the
-    newest. Returns (how many were held now, how many held were dropped: too old, or beyond
-    the bounds), for the caller to count."""
+    newest, or dropped at once if their activity says `"guest_messages": "drop"`. Returns how
+    many were held, dropped by the activity and dropped held ones (too old, or beyond the
+    bounds), by metric name, for the caller to count."""
     state = decision.state
     if not state.subject.startswith("guest:"):
-        return 0, 0
+        return {}
     personal = [e for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)]
     if not personal:
-        return 0, 0
+        return {}
     decision.effects = [e for e in decision.effects
                         if not isinstance(e, MessageQueued | CouponIssued)]
-    held = [*state.held, *personal]
-    newest = max(e.at for e in held)
-    kept = [e for e in held if e.at >= newest - HOLD_FOR][-MAX_HELD:]
-    while len(kept) > 1 and len(to_json(kept)) > MAX_HELD_JSON:
-        kept.pop(0)
-    state.held = kept
-    return len(personal), len(held) - len(kept)
+    keep = [e for e in personal if _held_for(e.activity_id, catalog)]
+    counts = {HELD: len(keep), DROPPED: len(personal) - len(keep)}
+    if keep:
+        held = [*state.held, *keep]
+        newest = max(e.at for e in held)
+        kept = [e for e in held if e.at >= newest - HOLD_FOR][-MAX_HELD:]
+        while len(kept) > 1 and len(to_json(kept)) > MAX_HELD_JSON:
+            kept.pop(0)
+        state.held = kept
+        counts[EXPIRED] = len(held) - len(kept)
+    return {name: n for name, n in counts.items() if n}
+
+
+def _held_for(activity_id: str, catalog: Catalog | None) -> bool:
+    activity = catalog.get(activity_id) if catalog is not None else None
+    return activity is None or activity.guest_messages == "hold"
 
 
 def release(state: CustomerState, guest: CustomerState, offsets: dict[str, int],
@@ -188,7 +204,7 @@ def _move_segments(state: CustomerState, guest: CustomerState, catalog: Catalog,
     quintiles). A segment the customer is in already stays as the customer's."""
     effects: list[AnyEffect] = []
     for segment, membership in guest.segments.items():
-        if membership.by in (RULE, EXPIRED) or not membership.active(now) \
+        if membership.by in (RULE, RULE_EXPIRED) or not membership.active(now) \
                 or state.in_segment(segment, now):
             continue
         state.segments[segment] = Membership.model_construct(
