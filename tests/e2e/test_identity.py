@@ -315,6 +315,65 @@ def test_a_customer_deleted_after_a_month_leaves_nothing_personal(world: World, 
     assert world.coupons() == []
 
 
+SEARCH_WAIT_2_DAYS = {**SEARCH_WAIT_MAIL, "id": "search-2-days", "repeatable": True,
+                      "elements": [{**SEARCH_WAIT_MAIL["elements"][0]},
+                                   {**SEARCH_WAIT_MAIL["elements"][1], "amount": 2,
+                                    "unit": "days"},
+                                   SEARCH_WAIT_MAIL["elements"][2]]}
+
+
+def rows_of_eve(world: World, kind: str) -> list[dict[str, Any]]:
+    ddb = world.aws.client("dynamodb")
+    return ddb.scan(TableName=world.aws.s.name("Table"),
+                    FilterExpression="kind = :k AND subject = :s",
+                    ExpressionAttributeValues={":k": {"S": kind},
+                                               ":s": {"S": f"customer:{EVE}"}})["Items"]
+
+
+def test_the_customer_deleted_event_alone_erases_everything_even_after_a_crash(
+        world: World, monkeypatch: Any):
+    """A month, then a `CustomerDeleted` while a wait is armed, a message is scheduled for the
+    send time and a coupon was issued. The first attempt dies between the tombstone and the
+    erasure of the rows; the redelivered event finishes it. Then the timers fire and the send
+    time comes: nothing is sent, and no table or queue names her."""
+    from dialogue.aws.erase import DynamoCustomerRows
+
+    world.load(["08-abandoned-cart.json", "11-registration-follow-up.json", NEXT_MORNING,
+                SEARCH_WAIT_2_DAYS, by_hand("preferred-customers")], ["preferred-customers"])
+    order = {"total": "30", "lines": [{"product_id": "x", "unit_price": "30"}]}
+    world.run([*eves_month(),
+               sent_by("OrderPlaced", "2027-01-28T18:00:00Z", EVE, P, order_id="o9", **order),
+               sent_by("SearchPerformed", "2027-01-28T18:30:00Z", EVE, P, query="poles")],
+              datetime(2027, 1, 4, tzinfo=UTC), 25)
+    assert [j["status"] for j in world.jobs(EVE) if j["activity_id"] == "thanks-later"] == [
+        "scheduled"]  # for tomorrow's send time
+    assert rows_of_eve(world, "timer") and world.coupons()  # a wait armed, a coupon issued
+    mails_before = subjects(world.mails(), EVE)
+
+    real, calls = DynamoCustomerRows.erase_rows, []
+
+    def crash_once(self: DynamoCustomerRows, subjects: list[str]) -> dict[str, int]:
+        calls.append(subjects)
+        if len(calls) == 1:
+            raise ConnectionError("killed between the tombstone and the rows")
+        return real(self, subjects)
+
+    monkeypatch.setattr(DynamoCustomerRows, "erase_rows", crash_once)
+    world.run([sent_by("CustomerDeleted", "2027-01-29T06:00:00Z", EVE, None)],
+              datetime(2027, 1, 29, tzinfo=UTC), 4)
+
+    assert len(calls) == 2  # the redelivered event erased what the first attempt did not
+    assert calls[1] == [f"customer:{EVE}", f"guest:{P}"]
+    assert subjects(world.mails(), EVE) == mails_before  # nothing sent after the deletion
+    assert readback.rejected_events(world.aws) == []
+    left = naming_eve(world)
+    assert [where for where, _ in left] == ["CustomersTable"], [t[:300] for _, t in left]
+    tombstone = readback.customers(world.aws)[f"customer:{EVE}"]
+    assert (tombstone.deleted_at, tombstone.browsers, tombstone.profile.email) == (
+        datetime(2027, 1, 29, 6, tzinfo=UTC), [], None)
+    assert world.coupons() == [] and world.jobs(EVE) == []
+
+
 # --- consent and logs ----------------------------------------------------------------------------
 NEXT_MORNING = {  # an order's thank-you e-mail, released at the send time (09:00 Paris)
     "id": "thanks-later", "name": "Thanks, the next morning", "repeatable": True, "elements": [

@@ -318,3 +318,61 @@ def test_an_activity_that_drops_a_guests_messages_drops_them_and_says_why():
     merged = decide_identity(CustomerState(subject="customer:c1", incarnation="c"),
                              decision.state, login(), catalog, NOW + HOUR)
     assert not [e for e in merged.decision.effects if isinstance(e, MessageQueued | CouponIssued)]
+
+
+class _States:
+    """Customer states in memory, versioned as the store's are."""
+
+    def __init__(self, *states: CustomerState) -> None:
+        self.states = {s.subject: s for s in states}
+
+    def load(self, subject: str) -> CustomerState:
+        return self.states.get(subject, CustomerState(subject=subject)).model_copy()
+
+    def commit(self, state: CustomerState, effects: Any, before: Any = None,
+               also: Any = None) -> None:
+        self.states[state.subject] = state.model_copy(update={"version": state.version + 1})
+
+
+class _Rows:
+    """Rows in other partitions; `die` names the step at which this attempt is killed."""
+
+    def __init__(self, die: str | None) -> None:
+        self.die, self.guests, self.rows = die, {"guest:p1"}, {"customer:c1": 3, "guest:p1": 1}
+
+    def erase_guest(self, subject: str, customer_id: str) -> bool:
+        found = subject in self.guests
+        self.guests.discard(subject)
+        return found
+
+    def erase_rows(self, subjects: list[str]) -> dict[str, int]:
+        if self.die == "rows":
+            raise ConnectionError("killed before the rows")
+        done = {"job": sum(self.rows.pop(s, 0) for s in subjects)}
+        if self.die == "after rows":
+            raise ConnectionError("killed before the tombstone forgets the browsers")
+        return done
+
+
+def test_an_erasure_killed_at_any_step_is_finished_by_its_retry():
+    from dialogue.identity import erase_customer
+
+    for die in ("rows", "after rows"):
+        store = _States(CustomerState(subject="customer:c1", version=3, browsers=["p1"],
+                                      profile={"email": "c1@example.com"}))
+        rows = _Rows(die)
+        try:
+            erase_customer(store, rows, "c1", "del-1", NOW, NOW, lambda *_: None)
+            raise AssertionError("the first attempt was to be killed")
+        except ConnectionError:
+            pass
+        tomb = store.states["customer:c1"]
+        assert tomb.deleted_at == NOW and tomb.profile.email is None
+        assert tomb.browsers == ["p1"]  # still known: the retry needs them
+
+        rows.die = None
+        decision, done = erase_customer(store, rows, "c1", "del-1", NOW, NOW, lambda *_: None)
+
+        assert decision is None  # the tombstone was there: a duplicate, yet the rows went
+        assert (rows.guests, rows.rows) == (set(), {})
+        assert store.states["customer:c1"].browsers == []

@@ -41,6 +41,7 @@ from dialogue.ports import (
     CatalogSource,
     Clock,
     Conflict,
+    CustomerRows,
     CustomerStore,
     RejectedEvents,
 )
@@ -67,6 +68,7 @@ class EventService:
     log: Callable[..., None]
     max_attempts: int = 6
     keep_link_after_logout: bool = False  # "remember me" browsers (docs/identity.md)
+    rows: CustomerRows | None = None  # what a CustomerDeleted erases besides the state
 
     def handle(self, body: str) -> Outcome:
         """Malformed events are kept with their reason and do not fail; transient errors raise."""
@@ -86,7 +88,8 @@ class EventService:
             return Outcome.REJECTED
         catalog = self.catalogs.catalog()
         decision = identity.apply_event(self.store, event, catalog, self.clock, self.count,
-                                        self.max_attempts, self.keep_link_after_logout)
+                                        self.max_attempts, self.keep_link_after_logout,
+                                        self.rows)
         if decision is None:
             self.count("EventsDuplicate", 1)
             return Outcome.DUPLICATE
