@@ -105,6 +105,41 @@ def test_a_guests_cart_becomes_the_customers_and_the_reminder_goes_to_them(world
     assert {j["subject"] for j in world.jobs()} == {"customer:c"}
 
 
+def test_a_guest_added_to_x_on_p_who_logs_in_as_c_brings_x_to_c_once(world: World):
+    """The reverse of the shared computer: what the guest earned on P is C's after C's login,
+    moved once (the guest's row goes: SegmentLeft for the browser, SegmentEntered for C), and
+    the next customer on P gets none of it."""
+    world.load([by_hand("preferred-customers"), PERKS], ["preferred-customers"])
+    events = [
+        sent_by("CustomEvent", "2027-01-04T09:00:00Z", None, P, name="AddedByHand",
+                parameters={"segment": "preferred-customers"}),
+    ]
+    world.run(events, datetime(2027, 1, 4, tzinfo=UTC), 1)
+    assert members(world, "preferred-customers") == [f"guest:{P}"]
+
+    world.run([registers("c", "2027-01-05T09:00:00Z", P),
+               sent_by("CustomerLoggedIn", "2027-01-05T09:01:00Z", "c", P),
+               sent_by("CustomerLoggedOut", "2027-01-05T10:00:00Z", "c", P),
+               registers("b", "2027-01-05T11:00:00Z", P)],
+              datetime(2027, 1, 5, tzinfo=UTC), 1)
+
+    assert members(world, "preferred-customers") == ["customer:c"]
+    customers = readback.customers(world.aws)
+    assert customers["customer:c"].segments["preferred-customers"].by == (
+        "by-hand-preferred-customers")
+    assert "preferred-customers" not in customers["customer:b"].segments
+    assert customers[f"guest:{P}"].segments == {}
+    # X's content follows C: C's login (a member by then) brings X's coupon and e-mail.
+    assert [c["subject"] for c in world.coupons()] == ["customer:c"]
+    assert subjects(world.mails(), "c") == ["welcome"]
+    assert subjects(world.mails(), "b") == []
+    outcomes = sorted((o["detail-type"], o["detail"]["customer"])
+                      for o in readback.outcome_events(world.aws)
+                      if o["detail-type"] in ("SegmentEntered", "SegmentLeft"))
+    assert outcomes == [("SegmentEntered", "customer:c"), ("SegmentEntered", f"guest:{P}"),
+                        ("SegmentLeft", f"guest:{P}")]
+
+
 SEARCH_PERK = {
     "id": "search-perk", "name": "A coupon for searchers", "elements": [
         {"id": "searched", "type": "searches", "keyword": {"rule": "any"}, "next": "coupon"},
@@ -128,6 +163,67 @@ def test_a_guests_message_and_coupon_wait_for_the_login_and_go_to_the_customer(w
     assert [(c["subject"], c["promotion"]) for c in world.coupons()] == [
         ("customer:d", "SEARCH-5")]
     assert subjects(world.mails(), "d") == ["welcome"]
+
+
+def counted(lines: list[str], name: str) -> float:
+    """The total of metric `name` in the functions' printed EMF lines."""
+    total = 0.0
+    for line in lines:
+        if '"_aws"' in line:
+            value = json.loads(line).get(name, 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total
+
+
+def printed_lines(monkeypatch: Any) -> list[str]:
+    """The functions' printed lines (JSON logs, EMF metrics), which the runtime silences."""
+    import contextlib
+    import io
+
+    stdout, redirect = io.StringIO(), contextlib.redirect_stdout
+    monkeypatch.setattr(contextlib, "redirect_stdout", lambda _: redirect(stdout))
+
+    class Lines(list[str]):
+        def __iter__(self) -> Any:
+            return iter(stdout.getvalue().splitlines())
+
+    return Lines()
+
+
+def test_an_activity_dropping_guests_messages_sends_nothing_after_the_login(
+        world: World, monkeypatch: Any):
+    world.load([{**SEARCH_PERK, "guest_messages": "drop"}])
+    lines = printed_lines(monkeypatch)
+    world.run([sent_by("SearchPerformed", "2027-01-04T09:00:00Z", None, P, query="boots")],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    assert readback.customers(world.aws)[f"guest:{P}"].held == []
+    world.run([registers("d", "2027-01-05T10:00:00Z", P)], datetime(2027, 1, 5, tzinfo=UTC), 1)
+
+    assert (world.coupons(), world.jobs(), world.mails()) == ([], [], [])
+    assert counted(lines, "GuestMessagesDropped_guest") == 2  # the coupon and the e-mail
+    assert counted(lines, "GuestMessagesHeld") == 0
+
+
+SEARCH_WAIT_MAIL = {
+    "id": "search-later", "name": "An e-mail an hour after a search", "elements": [
+        {"id": "searched", "type": "searches", "keyword": {"rule": "any"}, "next": "wait"},
+        {"id": "wait", "type": "wait", "amount": 1, "unit": "hours", "next": "mail"},
+        {"id": "mail", "type": "send_message", "channel": "email", "template": "welcome",
+         "send_immediately": True}]}
+
+
+def test_a_guests_message_reached_at_a_waits_end_is_held_counted_and_goes_at_the_login(
+        world: World, monkeypatch: Any):
+    world.load([SEARCH_WAIT_MAIL])
+    lines = printed_lines(monkeypatch)
+    world.run([sent_by("SearchPerformed", "2027-01-04T09:00:00Z", None, P, query="boots")],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    guest = readback.customers(world.aws)[f"guest:{P}"]
+    assert [e.type for e in guest.held] == ["message"] and world.jobs() == []
+    assert counted(lines, "GuestMessagesHeld") == 1  # counted by the wake-up, not only events
+
+    world.run([registers("e", "2027-01-05T10:00:00Z", P)], datetime(2027, 1, 5, tzinfo=UTC), 1)
+    assert subjects(world.mails(), "e") == ["welcome"]
 
 
 # --- deletion and export on request --------------------------------------------------------------
@@ -217,6 +313,65 @@ def test_a_customer_deleted_after_a_month_leaves_nothing_personal(world: World, 
             tombstone.journeys, tombstone.browsers) == (None, [], [], {}, {}, [])
     assert readback.segment_members(world.aws, "preferred-customers") == set()
     assert world.coupons() == []
+
+
+SEARCH_WAIT_2_DAYS = {**SEARCH_WAIT_MAIL, "id": "search-2-days", "repeatable": True,
+                      "elements": [{**SEARCH_WAIT_MAIL["elements"][0]},
+                                   {**SEARCH_WAIT_MAIL["elements"][1], "amount": 2,
+                                    "unit": "days"},
+                                   SEARCH_WAIT_MAIL["elements"][2]]}
+
+
+def rows_of_eve(world: World, kind: str) -> list[dict[str, Any]]:
+    ddb = world.aws.client("dynamodb")
+    return ddb.scan(TableName=world.aws.s.name("Table"),
+                    FilterExpression="kind = :k AND subject = :s",
+                    ExpressionAttributeValues={":k": {"S": kind},
+                                               ":s": {"S": f"customer:{EVE}"}})["Items"]
+
+
+def test_the_customer_deleted_event_alone_erases_everything_even_after_a_crash(
+        world: World, monkeypatch: Any):
+    """A month, then a `CustomerDeleted` while a wait is armed, a message is scheduled for the
+    send time and a coupon was issued. The first attempt dies between the tombstone and the
+    erasure of the rows; the redelivered event finishes it. Then the timers fire and the send
+    time comes: nothing is sent, and no table or queue names her."""
+    from dialogue.aws.erase import DynamoCustomerRows
+
+    world.load(["08-abandoned-cart.json", "11-registration-follow-up.json", NEXT_MORNING,
+                SEARCH_WAIT_2_DAYS, by_hand("preferred-customers")], ["preferred-customers"])
+    order = {"total": "30", "lines": [{"product_id": "x", "unit_price": "30"}]}
+    world.run([*eves_month(),
+               sent_by("OrderPlaced", "2027-01-28T18:00:00Z", EVE, P, order_id="o9", **order),
+               sent_by("SearchPerformed", "2027-01-28T18:30:00Z", EVE, P, query="poles")],
+              datetime(2027, 1, 4, tzinfo=UTC), 25)
+    assert [j["status"] for j in world.jobs(EVE) if j["activity_id"] == "thanks-later"] == [
+        "scheduled"]  # for tomorrow's send time
+    assert rows_of_eve(world, "timer") and world.coupons()  # a wait armed, a coupon issued
+    mails_before = subjects(world.mails(), EVE)
+
+    real, calls = DynamoCustomerRows.erase_rows, []
+
+    def crash_once(self: DynamoCustomerRows, subjects: list[str]) -> dict[str, int]:
+        calls.append(subjects)
+        if len(calls) == 1:
+            raise ConnectionError("killed between the tombstone and the rows")
+        return real(self, subjects)
+
+    monkeypatch.setattr(DynamoCustomerRows, "erase_rows", crash_once)
+    world.run([sent_by("CustomerDeleted", "2027-01-29T06:00:00Z", EVE, None)],
+              datetime(2027, 1, 29, tzinfo=UTC), 4)
+
+    assert len(calls) == 2  # the redelivered event erased what the first attempt did not
+    assert calls[1] == [f"customer:{EVE}", f"guest:{P}"]
+    assert subjects(world.mails(), EVE) == mails_before  # nothing sent after the deletion
+    assert readback.rejected_events(world.aws) == []
+    left = naming_eve(world)
+    assert [where for where, _ in left] == ["CustomersTable"], [t[:300] for _, t in left]
+    tombstone = readback.customers(world.aws)[f"customer:{EVE}"]
+    assert (tombstone.deleted_at, tombstone.browsers, tombstone.profile.email) == (
+        datetime(2027, 1, 29, 6, tzinfo=UTC), [], None)
+    assert world.coupons() == [] and world.jobs(EVE) == []
 
 
 # --- consent and logs ----------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def test_a_guests_message_and_coupon_wait_for_a_link_then_go_to_the_customer():
     search = guest_event("SearchPerformed", query="boots")
     decision = decide(CustomerState(subject="guest:p1", incarnation="g"), search, catalog, NOW)
 
-    assert hold(decision) == (2, 0)
+    assert hold(decision, catalog) == {"GuestMessagesHeld": 2}
 
     assert [e.type for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)] == []
     assert [e.type for e in decision.state.held] == ["coupon", "message"]
@@ -225,7 +225,7 @@ def test_held_messages_older_than_a_week_are_dropped_and_counted():
                    Catalog([coupon_and_mail_on_search().model_copy(update={"repeatable": True})]),
                    NOW)
 
-    assert hold(again) == (2, 2)
+    assert hold(again) == {"GuestMessagesHeld": 2, "GuestMessagesDropped_expired": 2}
     assert {e.at for e in again.state.held} == {NOW}
 
 
@@ -234,7 +234,7 @@ def test_a_customers_messages_are_not_held():
     decision = decide(CustomerState(subject="customer:c1"), event("SearchPerformed", query="x"),
                       catalog, NOW)
 
-    assert hold(decision) == (0, 0)
+    assert hold(decision, catalog) == {}
     assert len([e for e in decision.effects if isinstance(e, MessageQueued)]) == 1
 
 
@@ -256,3 +256,123 @@ def test_a_deletion_leaves_a_tombstone_refuses_earlier_events_and_starts_afresh_
     fresh = reborn(tomb, "evt-later")
     assert fresh.deleted_at is None and fresh.incarnation not in ("", "c")
     assert fresh.incarnation == reborn(tomb, "evt-later").incarnation  # a retry draws the same
+
+
+def test_the_guests_managed_segment_goes_to_the_customer_and_its_rule_based_ones_are_redone():
+    """What the guest earned is the customer's: a managed membership moves (entered for the
+    customer, left for the guest id); a rule-based one is worked out from the merged facts."""
+    from dialogue.model.effects import SegmentRemoved
+    from dialogue.model.segment import Segment
+
+    buyers = Segment.model_validate({"id": "buyers", "name": "buyers", "kind": "rule",
+                                     "time_zone": "Europe/Paris", "rule": {
+                                         "field": "orders.count", "op": "greater", "value": 0}})
+    catalog = Catalog([], [buyers, Segment(id="x", name="X")])
+    order = guest_event("OrderPlaced", order_id="o1", total="30", occurred_at=NOW - HOUR,
+                        lines=[{"product_id": "p", "unit_price": "30"}])
+    guest = decide(CustomerState(subject="guest:p1", incarnation="g"), order, catalog,
+                   NOW - HOUR).state
+    guest.segments = {"x": Membership(since=NOW - HOUR, until=NOW + 9 * HOUR, by="act"),
+                      "buyers": Membership(since=NOW - HOUR, by="rule")}
+
+    logged_in = login()
+    result = decide_identity(CustomerState(subject="customer:c1", incarnation="c"), guest,
+                             logged_in, catalog, NOW)
+
+    state, effects = result.decision.state, result.decision.effects
+    assert state.in_segment("x", NOW) and state.segments["x"].until == NOW + 9 * HOUR
+    assert state.in_segment("buyers", NOW)  # from the guest's order, now the customer's
+    assert sorted((e.subject, e.segment) for e in effects if isinstance(e, SegmentAdded)) == [
+        ("customer:c1", "buyers"), ("customer:c1", "x")]
+    assert sorted((e.subject, e.segment) for e in effects if isinstance(e, SegmentRemoved)) == [
+        ("guest:p1", "buyers"), ("guest:p1", "x")]
+    assert result.guest is not None and result.guest.segments == {}
+    # Redelivered: nothing moves twice.
+    again = decide_identity(state, result.guest, logged_in, catalog, NOW)
+    assert again.decision.duplicate
+
+
+def test_a_membership_the_customer_has_already_is_not_entered_again():
+    catalog = Catalog([])
+    guest = CustomerState(subject="guest:p1", segments={"x": Membership(since=NOW, by="act")})
+    customer = CustomerState(subject="customer:c1",
+                             segments={"x": Membership(since=NOW - HOUR, by="other")})
+
+    result = decide_identity(customer, guest, login(), catalog, NOW)
+
+    assert result.decision.state.segments["x"].by == "other"
+    assert not any(isinstance(e, SegmentAdded) for e in result.decision.effects)
+    assert result.guest is not None and result.guest.segments == {}
+
+
+def test_an_activity_that_drops_a_guests_messages_drops_them_and_says_why():
+    dropping = coupon_and_mail_on_search().model_copy(update={"guest_messages": "drop"})
+    catalog = Catalog([dropping])
+    decision = decide(CustomerState(subject="guest:p1", incarnation="g"),
+                      guest_event("SearchPerformed", query="boots"), catalog, NOW)
+
+    assert hold(decision, catalog) == {"GuestMessagesDropped_guest": 2}
+
+    assert [e for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)] == []
+    assert decision.state.held == []
+    merged = decide_identity(CustomerState(subject="customer:c1", incarnation="c"),
+                             decision.state, login(), catalog, NOW + HOUR)
+    assert not [e for e in merged.decision.effects if isinstance(e, MessageQueued | CouponIssued)]
+
+
+class _States:
+    """Customer states in memory, versioned as the store's are."""
+
+    def __init__(self, *states: CustomerState) -> None:
+        self.states = {s.subject: s for s in states}
+
+    def load(self, subject: str) -> CustomerState:
+        return self.states.get(subject, CustomerState(subject=subject)).model_copy()
+
+    def commit(self, state: CustomerState, effects: Any, before: Any = None,
+               also: Any = None) -> None:
+        self.states[state.subject] = state.model_copy(update={"version": state.version + 1})
+
+
+class _Rows:
+    """Rows in other partitions; `die` names the step at which this attempt is killed."""
+
+    def __init__(self, die: str | None) -> None:
+        self.die, self.guests, self.rows = die, {"guest:p1"}, {"customer:c1": 3, "guest:p1": 1}
+
+    def erase_guest(self, subject: str, customer_id: str) -> bool:
+        found = subject in self.guests
+        self.guests.discard(subject)
+        return found
+
+    def erase_rows(self, subjects: list[str]) -> dict[str, int]:
+        if self.die == "rows":
+            raise ConnectionError("killed before the rows")
+        done = {"job": sum(self.rows.pop(s, 0) for s in subjects)}
+        if self.die == "after rows":
+            raise ConnectionError("killed before the tombstone forgets the browsers")
+        return done
+
+
+def test_an_erasure_killed_at_any_step_is_finished_by_its_retry():
+    from dialogue.identity import erase_customer
+
+    for die in ("rows", "after rows"):
+        store = _States(CustomerState(subject="customer:c1", version=3, browsers=["p1"],
+                                      profile={"email": "c1@example.com"}))
+        rows = _Rows(die)
+        try:
+            erase_customer(store, rows, "c1", "del-1", NOW, NOW, lambda *_: None)
+            raise AssertionError("the first attempt was to be killed")
+        except ConnectionError:
+            pass
+        tomb = store.states["customer:c1"]
+        assert tomb.deleted_at == NOW and tomb.profile.email is None
+        assert tomb.browsers == ["p1"]  # still known: the retry needs them
+
+        rows.die = None
+        decision, done = erase_customer(store, rows, "c1", "del-1", NOW, NOW, lambda *_: None)
+
+        assert decision is None  # the tombstone was there: a duplicate, yet the rows went
+        assert (rows.guests, rows.rows) == (set(), {})
+        assert store.states["customer:c1"].browsers == []

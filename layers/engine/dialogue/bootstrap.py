@@ -89,13 +89,15 @@ def _build_event_service(settings: Settings) -> EventService:
     import boto3
     from botocore.config import Config
 
+    from dialogue.aws.erase import DynamoCustomerRows
     from dialogue.aws.sqs import SqsRejectedEvents
     from dialogue.observability import count, logger
 
     config = Config(retries={"mode": "standard", "max_attempts": 5})
     session = boto3.session.Session()
+    db = session.client("dynamodb", config=config)
     return EventService(
-        store=_store(session.client("dynamodb", config=config), settings),
+        store=_store(db, settings),
         catalogs=_catalog_source(session, config, settings.catalog_bucket,
                                  settings.catalog_cache_seconds),
         clock=_ClockProxy(),
@@ -104,6 +106,7 @@ def _build_event_service(settings: Settings) -> EventService:
         count=count,
         log=logger.warning,
         keep_link_after_logout=settings.keep_link_after_logout,
+        rows=DynamoCustomerRows(db, settings.table_name, settings.customers_table),
     )
 
 

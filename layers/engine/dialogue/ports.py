@@ -28,6 +28,20 @@ class CustomerStore(Protocol):
         ...
 
 
+class CustomerRows(Protocol):
+    """What names a customer outside their state: their browsers' guest states and the rows
+    (message jobs, timers, coupons, segment members) keyed in other partitions. An erasure
+    removes them (`aws.erase.DynamoCustomerRows`); each call may be repeated (a retry)."""
+
+    def erase_guest(self, subject: str, customer_id: str) -> bool:
+        """Delete the guest state if it is linked to `customer_id` (or to nobody)."""
+        ...
+
+    def erase_rows(self, subjects: list[str]) -> dict[str, int]:
+        """Delete every row naming one of `subjects`; how many, by kind."""
+        ...
+
+
 class CatalogSource(Protocol):
     def catalog(self, max_age: float | None = None) -> Catalog: ...
 

@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ from dialogue.ports import (
     CatalogSource,
     Clock,
     Conflict,
+    CustomerRows,
     CustomerStore,
     RejectedEvents,
 )
@@ -66,6 +68,7 @@ class EventService:
     log: Callable[..., None]
     max_attempts: int = 6
     keep_link_after_logout: bool = False  # "remember me" browsers (docs/identity.md)
+    rows: CustomerRows | None = None  # what a CustomerDeleted erases besides the state
 
     def handle(self, body: str) -> Outcome:
         """Malformed events are kept with their reason and do not fail; transient errors raise."""
@@ -85,7 +88,8 @@ class EventService:
             return Outcome.REJECTED
         catalog = self.catalogs.catalog()
         decision = identity.apply_event(self.store, event, catalog, self.clock, self.count,
-                                        self.max_attempts, self.keep_link_after_logout)
+                                        self.max_attempts, self.keep_link_after_logout,
+                                        self.rows)
         if decision is None:
             self.count("EventsDuplicate", 1)
             return Outcome.DUPLICATE
@@ -95,9 +99,11 @@ class EventService:
 
 def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], Decision],
           count: Callable[[str, int], None], max_attempts: int = 6,
-          first: CustomerState | None = None) -> Decision | None:
+          first: CustomerState | None = None, catalog: Catalog | None = None
+          ) -> Decision | None:
     """Decide and commit, re-reading and deciding again on a write conflict; None when the
-    decision had nothing to write. `first` is a state already read (the daily scan's page)."""
+    decision had nothing to write. `first` is a state already read (the daily scan's page);
+    `catalog` says what each activity does with a guest's messages (`identity.hold`)."""
     for attempt in range(max_attempts):
         state = first if first is not None else store.load(subject)
         first = None
@@ -105,10 +111,7 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
         if decision.duplicate:
             _report_errors(decision, count)
             return None
-        held, dropped = hold(decision)  # never to an anonymous browser (docs/identity.md)
-        if held or dropped:
-            count("GuestMessagesHeld", held)
-            count("GuestMessagesDropped_expired", dropped)
+        guests = hold(decision, catalog)  # never to an anonymous browser (docs/identity.md)
         try:
             if decision.also is None:
                 store.commit(decision.state, decision.effects, before=state)
@@ -120,6 +123,8 @@ def apply(store: CustomerStore, subject: str, step: Callable[[CustomerState], De
             continue
         for kind, n in Counter(e.type for e in decision.effects).items():
             count(f"Effects_{kind}", n)
+        for name, n in guests.items():
+            count(name, n)
         _report_errors(decision, count)
         return decision
     raise TooManyConflicts(f"customer {opaque(subject)}: {max_attempts} write conflicts")
@@ -194,16 +199,20 @@ class WakeService:
             timers, cursor = self.timers.page(bucket, shard, cursor)
             now = max(self.clock.now(), ends)
 
-            def one(timer: TimerRef, now: datetime = now) -> bool | Exception:
+            guests = _GuestTally()
+
+            def one(timer: TimerRef, now: datetime = now,
+                    guests: _GuestTally = guests) -> bool | Exception:
                 try:
                     return apply(self.store, timer.subject,
                                  lambda state: wake(state, catalog, timer, now),
-                                 _no_count) is not None
+                                 guests, catalog=catalog) is not None
                 except Exception as e:  # noqa: BLE001 - seen below; the others go on
                     return e
 
             with ThreadPoolExecutor(self.threads) as pool:
                 results = list(pool.map(one, timers))
+            guests.flush(self.count)
             woken += sum(r is True for r in results)
             self.count("TimersRead", len(timers))
             self.count("CustomersWoken", sum(r is True for r in results))
@@ -217,6 +226,25 @@ class WakeService:
 
 def _no_count(name: str, n: int) -> None:
     """Worker threads do not touch the (not thread-safe) metrics; totals are counted after."""
+
+
+class _GuestTally:
+    """What worker threads did with guests' messages (held for a link, dropped and why),
+    added up under a lock and counted after the pool: the metrics object is not thread-safe.
+    Their other counts are totals the caller counts itself (`_no_count`)."""
+
+    def __init__(self) -> None:
+        self._lock, self._counts = threading.Lock(), Counter[str]()
+
+    def __call__(self, name: str, n: int) -> None:
+        if name.startswith("GuestMessages"):
+            with self._lock:
+                self._counts[name] += n
+
+    def flush(self, count: Callable[[str, int], None]) -> None:
+        for name, n in self._counts.items():
+            count(name, n)
+        self._counts.clear()
 
 
 def _seen_failures(what: str, subjects: list[str], results: list[Any],
@@ -343,13 +371,13 @@ class DailyWorker:
 
         if "retry" in item:  # customers who failed earlier, by subject
             checked, (changed, failed), units, cursor = len(item["retry"]), \
-                self._check(item["retry"], step), 0.0, None
+                self._check(item["retry"], step, catalog), 0.0, None
         else:
             cursor, checked, changed, units, failed = item.get("cursor"), 0, 0, 0.0, []
             while True:
                 with _collector_paused():
                     states, cursor, read = self.scan.page(item["segment"], item["total"], cursor)
-                n, bad = self._check(states, step)
+                n, bad = self._check(states, step, catalog)
                 changed, failed = changed + n, failed + bad
                 checked, units = checked + len(states), units + read
                 if cursor is None or time_left() < MARGIN_SECONDS:
@@ -363,21 +391,23 @@ class DailyWorker:
                 "read_units": units, "more": cursor is not None}
 
     def _check(self, customers: list[CustomerState] | list[str],
-               step: Callable[[CustomerState, datetime], Decision]) -> tuple[int, list[str]]:
+               step: Callable[[CustomerState, datetime], Decision],
+               catalog: Catalog) -> tuple[int, list[str]]:
         """Each customer on its own: one that fails is seen and kept; the others go on."""
-        now = self.clock.now()
+        now, guests = self.clock.now(), _GuestTally()
 
         def one(customer: CustomerState | str) -> bool | Exception:
             first = customer if isinstance(customer, CustomerState) else None
             subject = first.subject if first is not None else str(customer)
             try:
-                return apply(self.store, subject, lambda state: step(state, now), _no_count,
-                             first=first) is not None
+                return apply(self.store, subject, lambda state: step(state, now), guests,
+                             first=first, catalog=catalog) is not None
             except Exception as e:  # noqa: BLE001 - seen below; the others go on
                 return e
 
         with _collector_paused(), ThreadPoolExecutor(self.threads) as pool:
             results = list(pool.map(one, customers))
+        guests.flush(self.count)
         subjects = [c.subject if isinstance(c, CustomerState) else c for c in customers]
         failed = _seen_failures("daily check", subjects, results, self.count, self.log_error,
                                 "DailyCustomersFailed")

@@ -177,7 +177,7 @@ class DynamoCustomerStore:
         """One write per item touched; counters folded into one update per activity."""
         writes: dict[str, dict[str, Any]] = {}
         counters: dict[str, dict[str, int]] = {}
-        stats: dict[tuple[str, str], dict[str, int]] = {}
+        stats: dict[tuple[str, str], dict[str, int]] = {}  # (pk, sk) → entered/left
         for effect in effects:
             match effect:
                 case ElementReached():
@@ -201,20 +201,22 @@ class DynamoCustomerStore:
                         "element_id": {"S": effect.element_id},
                         "issued_at": {"S": effect.at.isoformat()},
                         "expires_at_iso": {"S": effect.expires_at.isoformat()}})
-                case SegmentAdded():
-                    item = {**keys.segment_member_key(effect.segment, subject, self._shards),
+                case SegmentAdded():  # (a login's merge also moves the guest's: its subject)
+                    member = effect.subject or subject
+                    item = {**keys.segment_member_key(effect.segment, member, self._shards),
                             "kind": {"S": "member"}, "segment": {"S": effect.segment},
-                            "subject": {"S": subject}, "outcome": {"S": "SegmentEntered"},
+                            "subject": {"S": member}, "outcome": {"S": "SegmentEntered"},
                             "since": {"S": effect.at.isoformat()},
                             "by": {"S": effect.activity_id or "rule"}}
                     if effect.until:
                         item["expires_at"] = {"N": _epoch(effect.until)}
-                    writes[f"seg/{effect.segment}"] = {"Put": {"TableName": self._table,
-                                                               "Item": item}}
+                    writes[f"seg/{effect.segment}/{member}"] = {"Put": {
+                        "TableName": self._table, "Item": item}}
                 case SegmentRemoved():
-                    key = keys.segment_member_key(effect.segment, subject, self._shards)
-                    writes[f"seg/{effect.segment}"] = {"Delete": {"TableName": self._table,
-                                                                  "Key": key}}
+                    member = effect.subject or subject
+                    key = keys.segment_member_key(effect.segment, member, self._shards)
+                    writes[f"seg/{effect.segment}/{member}"] = {"Delete": {
+                        "TableName": self._table, "Key": key}}
                 case WaitStarted():
                     timer = TimerRef.from_effect(effect)
                     bucket = zulu(bucket_end(effect.due_at, self._bucket_minutes))
@@ -228,7 +230,10 @@ class DynamoCustomerStore:
                         "expires_at": {"N": _epoch(effect.due_at + TIMER_RETENTION)}}}}
             if isinstance(effect, SegmentAdded | SegmentRemoved):
                 day = effect.at.astimezone(self._zone).date().isoformat()
-                tally = stats.setdefault((effect.segment, day), {})
+                # One update per statistics item: a guest's exit and the customer's entry may
+                # fall on the same shard (one action per item in a transaction).
+                key = keys.segment_stats_key(effect.segment, day, effect.subject or subject)
+                tally = stats.setdefault((key["pk"]["S"], key["sk"]["S"]), {})
                 change = "entered" if isinstance(effect, SegmentAdded) else "left"
                 tally[change] = tally.get(change, 0) + 1
         for activity_id, per in counters.items():
@@ -238,9 +243,9 @@ class DynamoCustomerStore:
                 "TableName": self._table, "Key": keys.counters_key(activity_id, subject),
                 "UpdateExpression": "ADD " + ", ".join(f"#e{i} :e{i}" for i in range(len(per))),
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
-        for (segment, day), per in stats.items():
-            writes[f"stats/{segment}/{day}"] = {"Update": {
-                "TableName": self._table, "Key": keys.segment_stats_key(segment, day, subject),
+        for (pk, sk), per in stats.items():
+            writes[f"stats/{pk}/{sk}"] = {"Update": {
+                "TableName": self._table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
                 "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in per),
                 "ExpressionAttributeNames": {f"#{k}": k for k in per},  # LEFT is a reserved word
                 "ExpressionAttributeValues": {f":{k}": {"N": str(n)} for k, n in per.items()}}}

@@ -1,10 +1,11 @@
 """A customer's data on request: everything erased (`erase`), or written out (`export`).
 
-An operator's action (`dialogue customer delete|export ID`), rare: it scans the main table for the
-rows that name the customer or one of their linked browsers (a scan reads the whole table, paid
-per 4 KB read; no index is kept for a once-a-year request). Order matters for erasure: the state
-becomes a tombstone first (`engine.forget`, which also removes segment memberships), so no event,
-timer or retry running meanwhile can write a new row for the customer; then the rows go.
+A `CustomerDeleted` event or an operator's action (`dialogue customer delete|export ID`), rare:
+it scans the main table for the rows that name the customer or one of their linked browsers (a
+scan reads the whole table, paid per 4 KB read; no index is kept for a once-a-year request).
+Order matters for erasure (`dialogue.identity.erase_customer`): the state becomes a tombstone
+first (`engine.forget`, which also removes segment memberships), so no event, timer or retry
+running meanwhile can write a new row for the customer; then the rows go.
 
 What goes: the customer's state (a tombstone stays: the id and the deletion time, to refuse
 late events), the linked browsers' guest states, message jobs (their payload holds the event and
@@ -21,33 +22,59 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from dialogue import services
+from botocore.exceptions import ClientError
+
 from dialogue.aws import keys
-from dialogue.aws.dynamo import DynamoCustomerStore
-from dialogue.engine.forget import forget
+from dialogue.aws.dynamo import DynamoCustomerStore, state_from_item
 from dialogue.model.customer import CustomerState
+from dialogue.ports import Conflict
+
+
+class DynamoCustomerRows:
+    """The `CustomerRows` port on the stack's tables: guest states and the main table's rows
+    naming a customer. Every delete may be repeated (deleting a missing item succeeds); no
+    writer can bring a row back once the state is a tombstone: job updates are conditional on
+    the row existing (`aws.jobs`), timers wake nobody, member rows come only with a state."""
+
+    def __init__(self, db: Any, table: str, customers_table: str):
+        self._db, self._table, self._customers = db, table, customers_table
+
+    def erase_guest(self, subject: str, customer_id: str, attempts: int = 5) -> bool:
+        """Conditional on the version read: a login linking the browser to somebody else
+        meanwhile (in the guest's group) wins, and its state is left alone."""
+        for _ in range(attempts):
+            item = self._db.get_item(TableName=self._customers, Key=keys.state_key(subject),
+                                     ConsistentRead=True).get("Item")
+            if item is None or state_from_item(item).linked_to not in (customer_id, None):
+                return False
+            try:
+                self._db.delete_item(
+                    TableName=self._customers, Key=keys.state_key(subject),
+                    ConditionExpression="version = :v",
+                    ExpressionAttributeValues={":v": item["version"]})
+                return True
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+        raise Conflict(subject)
+
+    def erase_rows(self, subjects: list[str]) -> dict[str, int]:
+        done: dict[str, int] = {}
+        for item in rows_of(self._db, self._table, subjects):
+            kind = item.get("kind", {}).get("S", "row")
+            self._db.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+            done[kind] = done.get(kind, 0) + 1
+        return done
 
 
 def erase(store: DynamoCustomerStore, db: Any, table: str, customers_table: str,
           customer_id: str, now: datetime) -> dict[str, int]:
-    """Erase everything held about `customer_id`; returns what was removed, by kind."""
-    subject = f"customer:{customer_id}"
-    state = store.load(subject)
-    subjects = _subjects(state)
-    services.apply(store, subject, lambda s: forget(s, f"erase:{now.isoformat()}", now, now),
-                   lambda *_: None)
-    done: dict[str, int] = {"state": 1 if state.version else 0, "guest": 0}
-    for guest in subjects[1:]:
-        item = db.get_item(TableName=customers_table, Key=keys.state_key(guest),
-                           ConsistentRead=True).get("Item")
-        if item is not None and store.load(guest).linked_to in (customer_id, None):
-            db.delete_item(TableName=customers_table, Key=keys.state_key(guest))
-            done["guest"] += 1
-    for item in rows_of(db, table, subjects):
-        kind = item.get("kind", {}).get("S", "row")
-        db.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
-        done[kind] = done.get(kind, 0) + 1
-    return done
+    """Erase everything held about `customer_id` (the operator's command); returns what was
+    removed, by kind. The same use case as a `CustomerDeleted` event."""
+    from dialogue.identity import erase_customer
+
+    return erase_customer(store, DynamoCustomerRows(db, table, customers_table), customer_id,
+                          f"erase:{now.isoformat()}", now, now, lambda *_: None)[1]
 
 
 def export(store: DynamoCustomerStore, db: Any, table: str, customer_id: str

@@ -6,7 +6,7 @@ An event dated at or before the deletion, for that id, is refused (a retry, a la
 timer: none brings the customer back); one dated after it starts a fresh, empty customer in a
 new lifetime (the shop registered that id again). Memberships go with the state in the same
 transaction; the rows keyed by the customer (jobs, coupons, timers, linked browsers) are erased
-by `aws.erase` (docs/identity.md, "Deletion").
+next (`dialogue.identity.erase_customer`, docs/identity.md, "Deletion").
 """
 
 from __future__ import annotations
@@ -24,17 +24,28 @@ BY = "deletion"  # the activity and element named by a deletion's segment remova
 
 def forget(state: CustomerState, event_id: str, at: datetime, now: datetime) -> Decision:
     """The tombstone of `state`, and the removal of every segment membership it holds."""
-    if state.deleted_at is not None and state.deleted_at >= at:
+    if (state.deleted_at is not None and state.deleted_at >= at) \
+            or state.has_processed(event_id):  # (also after a fresh customer was reborn)
         return Decision(state=state, duplicate=True)
     effects: list[AnyEffect] = [
         SegmentRemoved(activity_id=BY, element_id=BY, subject=state.subject, entry=0, at=now,
                        incarnation=state.incarnation, segment=segment)
         for segment in sorted(state.segments)]
+    # The browsers stay until their guest states are erased (`erased`): a retry after a crash
+    # between the two steps still knows them.
     tombstone = CustomerState(subject=state.subject, version=state.version,
-                              incarnation=state.incarnation, deleted_at=at)
+                              incarnation=state.incarnation, deleted_at=at,
+                              browsers=list(state.browsers))
     tombstone.processed = dict(state.processed)
     tombstone.remember(event_id, now)
     return Decision(state=tombstone, effects=effects)
+
+
+def erased(state: CustomerState) -> Decision:
+    """The tombstone once its browsers' guest states and rows are gone: it names nobody."""
+    if state.deleted_at is None or not state.browsers:
+        return Decision(state=state, duplicate=True)
+    return Decision(state=state.model_copy(update={"browsers": []}))
 
 
 def refused(state: CustomerState, occurred_at: datetime) -> bool:

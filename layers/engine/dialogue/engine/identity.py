@@ -22,15 +22,27 @@ from dialogue.model.customer import (
     MAX_EVENTS_IN_WINDOW,
     MAX_ORDERS,
     MAX_ORDERS_JSON,
+    MAX_SEGMENT_HISTORY,
     CustomerState,
+    Membership,
+    SegmentChange,
 )
-from dialogue.model.effects import AnyEffect, CouponIssued, MessageQueued, WaitStarted
+from dialogue.model.effects import (
+    AnyEffect,
+    CouponIssued,
+    MessageQueued,
+    SegmentAdded,
+    SegmentRemoved,
+    WaitStarted,
+)
 from dialogue.model.events import CustomerRegistered, Detail, ShopEvent
 
 from .catalog import Catalog
 from .decide import Decision, decide, own_journey, writable
 from .flow import Chance, Codes, new_coupon_code, stable_chance
 from .record import keep_in_time
+from .segments import EXPIRED as RULE_EXPIRED
+from .segments import RULE, refresh
 
 # A guest's would-be messages and coupons wait this long for a link, at most this many (and
 # bytes: a message carries its event's detail); then the oldest are dropped, counted.
@@ -40,6 +52,7 @@ MAX_HELD_JSON = 24_000
 MAX_BROWSERS = 20  # the browsers a customer's state remembers, for deletion and export
 LINKING = frozenset({"CustomerRegistered", "CustomerLoggedIn"})
 UNLINKING = "CustomerLoggedOut"
+LINK = "link"  # the element (and, for a guest's exit, the activity) a link's segment moves name
 
 
 class Linked(Exception):  # noqa: N818 - a redirection, not a failure
@@ -97,9 +110,12 @@ def decide_identity(customer: CustomerState, guest: CustomerState, event: ShopEv
     pid = guest.subject.removeprefix("guest:")
     merged.browsers = [*(b for b in customer.browsers if b != pid), pid][-MAX_BROWSERS:]
     effects = merge(merged, guest, catalog, _tracking(customer, detail), now)
+    left = [*guest.segments]
     decision = decide(merged, event, catalog, now, chance, codes)
     decision.effects[:0] = effects
-    return IdentityDecision(decision, emptied(guest, detail.customer_id))
+    empty = emptied(guest, detail.customer_id)
+    decision.effects += _left(empty, left, now)
+    return IdentityDecision(decision, empty)
 
 
 def _tracking(customer: CustomerState, detail: Detail) -> bool:
@@ -109,26 +125,41 @@ def _tracking(customer: CustomerState, detail: Detail) -> bool:
     return customer.consent.tracking
 
 
-def hold(decision: Decision) -> tuple[int, int]:
+HELD = "GuestMessagesHeld"  # the metrics of a guest's messages and coupons, by reason
+DROPPED = "GuestMessagesDropped_guest"  # the activity drops a guest's (`guest_messages`)
+EXPIRED = "GuestMessagesDropped_expired"  # held too long, or beyond the bounds
+
+
+def hold(decision: Decision, catalog: Catalog | None = None) -> dict[str, int]:
     """Messages and coupons never go to an anonymous browser: a guest's are taken out of its
     decision and kept in its state until a login links it (`release`), for HOLD_FOR after the
-    newest. Returns (how many were held now, how many held were dropped: too old, or beyond
-    the bounds), for the caller to count."""
+    newest, or dropped at once if their activity says `"guest_messages": "drop"`. Returns how
+    many were held, dropped by the activity and dropped held ones (too old, or beyond the
+    bounds), by metric name, for the caller to count."""
     state = decision.state
     if not state.subject.startswith("guest:"):
-        return 0, 0
+        return {}
     personal = [e for e in decision.effects if isinstance(e, MessageQueued | CouponIssued)]
     if not personal:
-        return 0, 0
+        return {}
     decision.effects = [e for e in decision.effects
                         if not isinstance(e, MessageQueued | CouponIssued)]
-    held = [*state.held, *personal]
-    newest = max(e.at for e in held)
-    kept = [e for e in held if e.at >= newest - HOLD_FOR][-MAX_HELD:]
-    while len(kept) > 1 and len(to_json(kept)) > MAX_HELD_JSON:
-        kept.pop(0)
-    state.held = kept
-    return len(personal), len(held) - len(kept)
+    keep = [e for e in personal if _held_for(e.activity_id, catalog)]
+    counts = {HELD: len(keep), DROPPED: len(personal) - len(keep)}
+    if keep:
+        held = [*state.held, *keep]
+        newest = max(e.at for e in held)
+        kept = [e for e in held if e.at >= newest - HOLD_FOR][-MAX_HELD:]
+        while len(kept) > 1 and len(to_json(kept)) > MAX_HELD_JSON:
+            kept.pop(0)
+        state.held = kept
+        counts[EXPIRED] = len(held) - len(kept)
+    return {name: n for name, n in counts.items() if n}
+
+
+def _held_for(activity_id: str, catalog: Catalog | None) -> bool:
+    activity = catalog.get(activity_id) if catalog is not None else None
+    return activity is None or activity.guest_messages == "hold"
 
 
 def release(state: CustomerState, guest: CustomerState, offsets: dict[str, int],
@@ -145,11 +176,46 @@ def release(state: CustomerState, guest: CustomerState, offsets: dict[str, int],
 
 
 def emptied(guest: CustomerState, customer_id: str) -> CustomerState:
-    """The guest once merged: only its identity, exactly-once window, segments and the link."""
+    """The guest once merged: only its identity, exactly-once window, segment history and the
+    link (its memberships went to the customer: `_move_segments`, `_left`)."""
     return CustomerState(subject=guest.subject, version=guest.version,
                          incarnation=guest.incarnation, processed=guest.processed,
-                         segments=guest.segments, segment_history=guest.segment_history,
+                         segment_history=list(guest.segment_history),
                          last_daily=guest.last_daily, linked_to=customer_id)
+
+
+def _left(guest: CustomerState, segments: list[str], now: datetime) -> list[AnyEffect]:
+    """The guest leaves every segment it was in (its member rows go, SegmentLeft for the
+    guest id): what it earned is the customer's now, never the next shopper's on the browser."""
+    for segment in segments:
+        guest.segment_history.append(SegmentChange.model_construct(
+            segment=segment, change="removed", at=now, by=LINK, element=None))
+    del guest.segment_history[:-MAX_SEGMENT_HISTORY]
+    return [SegmentRemoved(activity_id=LINK, element_id=LINK, subject=guest.subject, entry=0,
+                           at=now, incarnation=guest.incarnation, segment=segment)
+            for segment in segments]
+
+
+def _move_segments(state: CustomerState, guest: CustomerState, catalog: Catalog,
+                   now: datetime) -> list[AnyEffect]:
+    """Managed memberships the guest earned (an activity added it) become the customer's, with
+    their activity and end (SegmentEntered for the customer); rule-based ones are worked out
+    again from the merged facts (RFM-based ones at the next daily check, with the day's
+    quintiles). A segment the customer is in already stays as the customer's."""
+    effects: list[AnyEffect] = []
+    for segment, membership in guest.segments.items():
+        if membership.by in (RULE, RULE_EXPIRED) or not membership.active(now) \
+                or state.in_segment(segment, now):
+            continue
+        state.segments[segment] = Membership.model_construct(
+            since=now, until=membership.until, by=membership.by)
+        state.segment_history.append(SegmentChange.model_construct(
+            segment=segment, change="added", at=now, by=membership.by, element=LINK))
+        effects.append(SegmentAdded(
+            activity_id=membership.by or "", element_id=LINK, subject=state.subject, entry=0,
+            at=now, incarnation=state.incarnation, segment=segment, until=membership.until))
+    del state.segment_history[:-MAX_SEGMENT_HISTORY]
+    return effects + refresh(state, catalog, now, carts=False)
 
 
 def merge(state: CustomerState, guest: CustomerState, catalog: Catalog, tracking: bool,
@@ -175,6 +241,8 @@ def merge(state: CustomerState, guest: CustomerState, catalog: Catalog, tracking
     state.processed = dict(window[-(MAX_EVENTS_IN_WINDOW - 100):])
     offsets: dict[str, int] = {}
     effects = _merge_journeys(state, guest, catalog, now, offsets)
+    if guest.behaviour or guest.orders or guest.cart or guest.segments:
+        effects += _move_segments(state, guest, catalog, now)
     return effects + release(state, guest, offsets, now)
 
 

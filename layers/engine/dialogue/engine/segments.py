@@ -83,15 +83,18 @@ def rule_order(segments: dict[str, Segment]) -> list[Segment]:
 
 
 def refresh(state: CustomerState, catalog: Catalog, now: datetime,
-            rfm: RfmBoundaries | None = None, *, only: set[str] | None = None) -> list[AnyEffect]:
+            rfm: RfmBoundaries | None = None, *, only: set[str] | None = None,
+            carts: bool = True) -> list[AnyEffect]:
     """Join or leave every rule-based segment of `catalog` (or those in `only`) as the rules now
     say; mutates `state` (memberships, history, an abandoned cart) and returns the changes.
 
     Without `rfm` the segments whose rules use RFM scores are left as they are: scoring everyone
     "no score" would empty them. May append a CartAbandoned occurrence even when no segment
-    changes (see `note_abandoned_cart`): compare the behaviour to know it must be saved.
+    changes (see `note_abandoned_cart`): compare the behaviour to know it must be saved. Not
+    with `carts=False` (a login's merge: the daily check notes it, and fires its triggers).
     """
-    note_abandoned_cart(state, now)
+    if carts:
+        note_abandoned_cart(state, now)
     facts = Facts(state, now, rfm)
     effects: list[AnyEffect] = []
     for compiled in program(catalog):

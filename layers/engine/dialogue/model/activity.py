@@ -349,6 +349,11 @@ class Activity(Strict):
     frequency_cap: FrequencyCap | None = None
     cap_exempt: bool = False  # service messages: never capped, and not counted by caps
     rate_limit: RateLimit | None = None
+    # A guest's (anonymous browser's) messages and coupons: kept until a login links the browser
+    # to a customer, or dropped at once (docs/identity.md); counted either way, with the reason.
+    guest_messages: Literal["hold", "drop"] = Field(
+        default="hold", description="a guest's messages and coupons: `hold` until a login "
+        "links the browser to a customer (7 days at most), or `drop` at once")
     # Keyed runs: the entry event's field (or custom event parameter) that keys a run, e.g.
     # "order_id": one run per value at a time; later events with that field reach its run only.
     key: str | None = Field(default=None, min_length=1, max_length=64,
