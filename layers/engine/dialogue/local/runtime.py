@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from dialogue import bootstrap
+from dialogue.local import sam
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
 from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
-from dialogue.local.template import ACCOUNT, REGION, Resolver, load
+from dialogue.local.template import ACCOUNT, REGION, Resolver
 from dialogue.settings import BadSetting
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -89,7 +90,8 @@ class LocalAws:
         return self
 
     def create_stack(self) -> None:
-        resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
+        resolver = Resolver(sam.expand(self.template_path, self.parameters), self.stack_name,
+                            self.parameters)  # the template as CloudFormation receives it
         self.relays = Relays(self)
         self.state_machines = sfn.create_state_machines(self.session(), resolver,
                                                         self.template_path.parent)
