@@ -147,3 +147,51 @@ def test_a_batch_still_failing_after_its_retries_is_named_on_the_failure_queue(
     info = json.loads(failure["Body"])["DDBStreamBatchInfo"]
     assert info["batchSize"] == 1
     assert info["streamArn"] == local_aws.s.resolver.get_att("Table", "StreamArn")
+
+
+def _timer_row(ddb: Any, table: str, bucket: str) -> None:
+    ddb.put_item(TableName=table, Item={"pk": {"S": f"TIMER#{bucket}#0"}, "sk": {"S": "k"},
+                                        "kind": {"S": "timer"}, "bucket": {"S": bucket}})
+
+
+def test_a_stream_batch_whose_invocation_raised_is_split_and_only_the_bad_record_is_named(
+        local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BisectBatchOnFunctionError (DispatchFunction's mapping): the halves are retried in order,
+    the good records relayed, the one bad record retried MaximumRetryAttempts times, then named."""
+    from dialogue.aws.dispatch import StreamDispatcher
+
+    local_aws.reset()
+    local_aws.relay_streams()
+    relay = StreamDispatcher.handle
+
+    def poisoned(self: Any, records: list[dict[str, Any]]) -> list[str]:
+        if any(r["dynamodb"]["NewImage"]["bucket"]["S"] == "bad" for r in records):
+            raise RuntimeError("poison")
+        return relay(self, records)
+
+    monkeypatch.setattr(StreamDispatcher, "handle", poisoned)
+    ddb, table = local_aws.client("dynamodb"), local_aws.s.name("Table")
+    for bucket in ("a", "bad", "c", "d"):
+        _timer_row(ddb, table, bucket)
+    local_aws.relay_streams()
+
+    relayed = {json.loads(m["Body"])["dynamodb"]["NewImage"]["bucket"]["S"]
+               for m in readback.take_queue(local_aws, "TimersQueue")}
+    assert relayed == {"a", "c", "d"}
+    [failure] = readback.take_queue(local_aws, "OutboxDeadLetterQueue")
+    body = json.loads(failure["Body"])
+    assert body["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert body["requestContext"]["approximateInvokeCount"] == 1 + 10  # MaximumRetryAttempts
+
+
+def test_a_partial_response_counts_only_when_the_mapping_asks_for_it(
+        local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda ignores batchItemFailures unless FunctionResponseTypes has ReportBatchItemFailures
+    (ArmFunction's mapping has not: its batch is done whatever it returns)."""
+    local_aws.reset()
+    monkeypatch.setattr(local_aws, "_call", lambda function, event: {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r in event["Records"]]})
+    functions = {f.logical: f for f in local_aws.s.functions}
+    event = {"Records": [{"messageId": "m-1"}]}
+    assert local_aws.invoke(functions["ArmFunction"], event) == set()  # deleted, not retried
+    assert local_aws.invoke(functions["OnEventFunction"], event) == {"m-1"}  # comes back
