@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from dialogue.local import readback
+from dialogue.local import readback, sam
+from dialogue.local import stack as stacks
 from dialogue.local.relays import dynamic
-from dialogue.local.runtime import TEMPLATE, LocalAws
-from dialogue.local.template import load
+from dialogue.local.runtime import LOCAL_PARAMETERS, TEMPLATE, LocalAws
+from dialogue.local.template import Resolver, load
 from moto import mock_aws
 
 REGION = "eu-west-1"
@@ -195,3 +197,77 @@ def test_a_partial_response_counts_only_when_the_mapping_asks_for_it(
     event = {"Records": [{"messageId": "m-1"}]}
     assert local_aws.invoke(functions["ArmFunction"], event) == set()  # deleted, not retried
     assert local_aws.invoke(functions["OnEventFunction"], event) == {"m-1"}  # comes back
+
+
+# ------------------------------------------------------------------ one source of wiring
+
+
+def test_every_event_source_mapping_and_schedule_of_the_expanded_template_runs_locally(
+        local_aws: LocalAws) -> None:
+    """The local stack is what samtranslator expands: each AWS::Lambda::EventSourceMapping has a
+    relay with its settings, each schedule a function it fires."""
+    expanded = sam.expand(TEMPLATE, local_aws.parameters)["Resources"]
+    mappings = {k: v["Properties"] for k, v in expanded.items()
+                if v["Type"] == "AWS::Lambda::EventSourceMapping"}
+    local = {f.mapping: f for f in local_aws.s.functions if f.mapping}
+    assert set(local) == set(mappings)
+    for logical, props in mappings.items():
+        assert local[logical].logical == props["FunctionName"]["Ref"]
+        assert local[logical].batch_size == props["BatchSize"], logical
+        assert local[logical].report_failures == (
+            "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])), logical
+    schedules = sorted(v["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0]
+                       if v["Type"] == "AWS::Scheduler::Schedule"
+                       else v["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+                       for v in expanded.values()
+                       if v["Type"] == "AWS::Scheduler::Schedule" or "ScheduleExpression" in
+                       v.get("Properties", {}))
+    assert schedules == sorted(f.logical for f in local_aws.s.functions if f.schedule)
+    send = next(f for f in local_aws.s.functions if f.logical == "SendMessageFunction")
+    assert send.max_concurrency == int(local_aws.parameters.get("SendConcurrency", "2"))
+
+
+def test_a_batch_size_changed_in_the_template_is_the_one_the_local_runtime_uses(
+        local_aws: LocalAws, tmp_path: Path) -> None:
+    """Drift: the dispatcher's mapping with BatchSize 2 in a copy of the template, and five
+    stream records reach it in three invocations (the template's 100: one)."""
+    template = load(TEMPLATE)
+    for spec in template["Resources"].values():  # the copy lives elsewhere: absolute paths
+        props = spec.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str):
+                props[key] = str((TEMPLATE.parent / props[key]).resolve())
+    template["Resources"]["DispatchFunction"]["Properties"]["Events"]["Stream"]["Properties"][
+        "BatchSize"] = 2
+    copy = tmp_path / "template.yaml"
+    copy.write_text(json.dumps(template))
+    try:
+        local_aws.template_path = copy
+        local_aws.reset()
+        local_aws.relay_streams()
+        before = local_aws.invocations
+        ddb, table = local_aws.client("dynamodb"), local_aws.s.name("Table")
+        for bucket in "abcde":
+            _timer_row(ddb, table, bucket)
+        local_aws.relay_streams()
+        assert local_aws.invocations - before == 3
+        assert len(readback.take_queue(local_aws, "TimersQueue")) == 5
+    finally:
+        local_aws.template_path = TEMPLATE
+        local_aws.reset()
+
+
+def test_an_event_source_the_runtime_cannot_relay_is_refused_with_its_mapping(
+        tmp_path: Path) -> None:
+    """A mapping with no local relay (a Kinesis stream) stops the stack, naming the mapping,
+    rather than leaving a consumer silently unfed."""
+    template = load(TEMPLATE)
+    events = template["Resources"]["DispatchFunction"]["Properties"]["Events"]
+    events["Stream"]["Type"] = "Kinesis"
+    events["Stream"]["Properties"]["Stream"] = "arn:aws:kinesis:eu-west-1:123456789012:stream/s"
+    for key in ("FilterCriteria", "DestinationConfig"):
+        events["Stream"]["Properties"].pop(key)
+    expanded = sam.expand(template, LOCAL_PARAMETERS, TEMPLATE.parent)
+    resolver = Resolver(expanded, "refused", LOCAL_PARAMETERS)
+    with pytest.raises(ValueError, match="DispatchFunctionStream: no local relay"):
+        stacks.create_functions(resolver)

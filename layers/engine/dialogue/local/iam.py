@@ -107,8 +107,10 @@ class CallRecorder:
                               for a, r, c in authorizations(service, model.name, params)]
 
 
-def authorizations(service: str, operation: str, params: dict[str, Any]
-                   ) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+Authorization = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def authorizations(service: str, operation: str, params: dict[str, Any]) -> list[Authorization]:
     """(action, resource ARN, condition keys) that IAM checks for one call."""
     if service == "dynamodb" and operation in ("TransactWriteItems", "TransactGetItems"):
         return [(f"dynamodb:{_TRANSACT[kind]}", _table(body["TableName"]), ())
@@ -121,7 +123,8 @@ def authorizations(service: str, operation: str, params: dict[str, Any]
     if service == "ses" and operation in ("SendEmail", "SendRawEmail"):
         sender = params.get("FromEmailAddress") or params.get("Source", "")
         address = sender.rsplit("<", 1)[-1].strip("> ")
-        out = [(action, _ses(f"identity/{address.rsplit('@', 1)[-1]}"), ())]
+        out: list[Authorization] = [
+            (action, _ses(f"identity/{address.rsplit('@', 1)[-1]}"), ())]
         if params.get("ConfigurationSetName"):
             out.append((action, _ses(f"configuration-set/{params['ConfigurationSetName']}"), ()))
         return out
@@ -161,7 +164,8 @@ def _table(name: str) -> str:
 
 
 def _bus(name: str) -> str:
-    return name if name.startswith("arn:") else f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
+    return name if name.startswith("arn:") else \
+        f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
 
 
 def _ses(path: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from dialogue.local.template import REGION, load
 
-CODE_BUCKET = "local-code"  # a placeholder: the key is the code folder, relative to the template
+CODE_BUCKET = "local-code"  # a placeholder: the key is the code folder's absolute path
 
 
 class _NoManagedPolicies:
@@ -44,7 +44,7 @@ def expand(template: Path | dict[str, Any], parameters: dict[str, str],
         props = spec.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-                props[key] = f"s3://{CODE_BUCKET}/{props[key]}"
+                props[key] = f"s3://{CODE_BUCKET}{(base / props[key]).resolve()}"
         uri = props.get("DefinitionUri")
         if isinstance(uri, str) and not uri.startswith("s3://"):
             props.pop("DefinitionUri")
@@ -61,12 +61,12 @@ def expand(template: Path | dict[str, Any], parameters: dict[str, str],
     return expanded
 
 
-def code_dir(function_props: dict[str, Any], template_dir: Path) -> Path:
+def code_dir(function_props: dict[str, Any]) -> Path:
     """The folder of an expanded AWS::Lambda::Function's code (its S3 key, see `expand`)."""
     code = function_props["Code"]
     if code.get("S3Bucket") != CODE_BUCKET:
         raise ValueError(f"only local code folders run locally, not {code!r}")
-    return (template_dir / code["S3Key"]).resolve()
+    return Path("/") / code["S3Key"]  # the folder's absolute path (samtranslator drops the /)
 
 
 def _definition(path: Path) -> Any:

@@ -118,7 +118,7 @@ def create(session: Any, resolver: Resolver, template_dir: Path) -> Stack:
         if "ScheduleExpression" not in res[logical]["Properties"]:  # schedules: see _schedule
             _rule(events, resolver, logical)
     pipes = [_pipe(resolver, logical) for logical in by_type.get("AWS::Pipes::Pipe", [])]
-    functions = _functions(resolver, template_dir)
+    functions = create_functions(resolver)
     return Stack(resolver, functions, pipes)
 
 
@@ -208,7 +208,7 @@ def _queue_of(resolver: Resolver, arn: str) -> str | None:
                 None)
 
 
-def _functions(resolver: Resolver, template_dir: Path) -> list[Function]:
+def create_functions(resolver: Resolver) -> list[Function]:
     """One Function per trigger of each expanded AWS::Lambda::Function: its event source
     mappings, its schedules (an AWS::Events::Rule with a ScheduleExpression, an
     AWS::Scheduler::Schedule), or none (invoked directly: a state machine, a custom resource)."""
@@ -219,7 +219,7 @@ def _functions(resolver: Resolver, template_dir: Path) -> list[Function]:
         props = spec["Properties"]
         env = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
         base: dict[str, Any] = {
-            "logical": logical, "code_dir": sam.code_dir(props, template_dir),
+            "logical": logical, "code_dir": sam.code_dir(props),
             "handler": props["Handler"], "environment": {k: str(v) for k, v in env.items()},
             "timeout": int(resolver.resolve(props.get("Timeout", 3))),
             "memory": int(resolver.resolve(props.get("MemorySize", 128)))}
