@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from dialogue.local import readback, sam
+from dialogue.local import iam, readback, sam
 from dialogue.local import stack as stacks
 from dialogue.local.relays import dynamic
 from dialogue.local.runtime import LOCAL_PARAMETERS, TEMPLATE, LocalAws
@@ -271,3 +271,34 @@ def test_an_event_source_the_runtime_cannot_relay_is_refused_with_its_mapping(
     resolver = Resolver(expanded, "refused", LOCAL_PARAMETERS)
     with pytest.raises(ValueError, match="DispatchFunctionStream: no local relay"):
         stacks.create_functions(resolver)
+
+
+def test_the_least_privilege_check_refuses_what_a_role_does_not_allow(
+        local_aws: LocalAws) -> None:
+    """The check tests/e2e/test_least_privilege.py runs, against the expanded roles."""
+    resolver = local_aws.s.resolver
+    on_event = iam.statements(resolver, "OnEventFunction")
+    send = iam.statements(resolver, "SendMessageFunction")
+    table = resolver.get_att("Table", "Arn")
+    bucket = resolver.name("CatalogBucket")
+
+    def ok(statements: list[dict[str, Any]], service: str, operation: str,
+           params: dict[str, Any]) -> bool:
+        return all(iam.allowed(statements, iam.Request("f", a, r, c))
+                   for a, r, c in iam.authorizations(service, operation, params))
+
+    assert ok(on_event, "dynamodb", "TransactWriteItems", {"TransactItems": [
+        {"Put": {"TableName": table}}, {"ConditionCheck": {"TableName": table}}]})
+    assert not ok(on_event, "dynamodb", "Scan", {"TableName": table})
+    assert ok(on_event, "s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": "activities/"})
+    assert not ok(on_event, "s3", "ListObjectsV2", {"Bucket": bucket})  # s3:prefix condition
+    assert not ok(on_event, "sqs", "SendMessage",
+                  {"QueueUrl": local_aws.s.queue_url("MessagesQueue")})
+    assert ok(send, "sns", "Publish", {"PhoneNumber": "+33600000000"})
+    assert not ok(send, "sns", "Publish", {"TopicArn": "arn:aws:sns:eu-west-1:1:t"})
+    assert ok(send, "ses", "SendEmail", {"FromEmailAddress": "Shop <news@shop.example>",
+                                         "ConfigurationSetName": resolver.name(
+                                             "MailConfigurationSet")})
+    assert not ok(send, "ses", "SendEmail", {"FromEmailAddress": "x@other.example"})
+    assert ok(send, "secretsmanager", "GetSecretValue",
+              {"SecretId": resolver.ref("UnsubscribeSecret")})
