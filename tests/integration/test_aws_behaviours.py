@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from dialogue.local import readback
+from dialogue.local import iam, readback, sam
+from dialogue.local import stack as stacks
 from dialogue.local.relays import dynamic
-from dialogue.local.runtime import TEMPLATE, LocalAws
-from dialogue.local.template import load
+from dialogue.local.runtime import LOCAL_PARAMETERS, TEMPLATE, LocalAws
+from dialogue.local.template import Resolver, load
 from moto import mock_aws
 
 REGION = "eu-west-1"
@@ -147,3 +149,156 @@ def test_a_batch_still_failing_after_its_retries_is_named_on_the_failure_queue(
     info = json.loads(failure["Body"])["DDBStreamBatchInfo"]
     assert info["batchSize"] == 1
     assert info["streamArn"] == local_aws.s.resolver.get_att("Table", "StreamArn")
+
+
+def _timer_row(ddb: Any, table: str, bucket: str) -> None:
+    ddb.put_item(TableName=table, Item={"pk": {"S": f"TIMER#{bucket}#0"}, "sk": {"S": "k"},
+                                        "kind": {"S": "timer"}, "bucket": {"S": bucket}})
+
+
+def test_a_stream_batch_whose_invocation_raised_is_split_and_only_the_bad_record_is_named(
+        local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BisectBatchOnFunctionError (DispatchFunction's mapping): the halves are retried in order,
+    the good records relayed, the one bad record retried MaximumRetryAttempts times, then named."""
+    from dialogue.aws.dispatch import StreamDispatcher
+
+    local_aws.reset()
+    local_aws.relay_streams()
+    relay = StreamDispatcher.handle
+
+    def poisoned(self: Any, records: list[dict[str, Any]]) -> list[str]:
+        if any(r["dynamodb"]["NewImage"]["bucket"]["S"] == "bad" for r in records):
+            raise RuntimeError("poison")
+        return relay(self, records)
+
+    monkeypatch.setattr(StreamDispatcher, "handle", poisoned)
+    ddb, table = local_aws.client("dynamodb"), local_aws.s.name("Table")
+    for bucket in ("a", "bad", "c", "d"):
+        _timer_row(ddb, table, bucket)
+    local_aws.relay_streams()
+
+    relayed = {json.loads(m["Body"])["dynamodb"]["NewImage"]["bucket"]["S"]
+               for m in readback.take_queue(local_aws, "TimersQueue")}
+    assert relayed == {"a", "c", "d"}
+    [failure] = readback.take_queue(local_aws, "OutboxDeadLetterQueue")
+    body = json.loads(failure["Body"])
+    assert body["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert body["requestContext"]["approximateInvokeCount"] == 1 + 10  # MaximumRetryAttempts
+
+
+def test_a_partial_response_counts_only_when_the_mapping_asks_for_it(
+        local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda ignores batchItemFailures unless FunctionResponseTypes has ReportBatchItemFailures
+    (ArmFunction's mapping has not: its batch is done whatever it returns)."""
+    local_aws.reset()
+    monkeypatch.setattr(local_aws, "_call", lambda function, event: {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r in event["Records"]]})
+    functions = {f.logical: f for f in local_aws.s.functions}
+    event = {"Records": [{"messageId": "m-1"}]}
+    assert local_aws.invoke(functions["ArmFunction"], event) == set()  # deleted, not retried
+    assert local_aws.invoke(functions["OnEventFunction"], event) == {"m-1"}  # comes back
+
+
+# ------------------------------------------------------------------ one source of wiring
+
+
+def test_every_event_source_mapping_and_schedule_of_the_expanded_template_runs_locally(
+        local_aws: LocalAws) -> None:
+    """The local stack is what samtranslator expands: each AWS::Lambda::EventSourceMapping has a
+    relay with its settings, each schedule a function it fires."""
+    expanded = sam.expand(TEMPLATE, local_aws.parameters)["Resources"]
+    mappings = {k: v["Properties"] for k, v in expanded.items()
+                if v["Type"] == "AWS::Lambda::EventSourceMapping"}
+    local = {f.mapping: f for f in local_aws.s.functions if f.mapping}
+    assert set(local) == set(mappings)
+    for logical, props in mappings.items():
+        assert local[logical].logical == props["FunctionName"]["Ref"]
+        assert local[logical].batch_size == props["BatchSize"], logical
+        assert local[logical].report_failures == (
+            "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])), logical
+    schedules = sorted(v["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0]
+                       if v["Type"] == "AWS::Scheduler::Schedule"
+                       else v["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+                       for v in expanded.values()
+                       if v["Type"] == "AWS::Scheduler::Schedule" or "ScheduleExpression" in
+                       v.get("Properties", {}))
+    assert schedules == sorted(f.logical for f in local_aws.s.functions if f.schedule)
+    send = next(f for f in local_aws.s.functions if f.logical == "SendMessageFunction")
+    assert send.max_concurrency == int(local_aws.parameters.get("SendConcurrency", "2"))
+
+
+def test_a_batch_size_changed_in_the_template_is_the_one_the_local_runtime_uses(
+        local_aws: LocalAws, tmp_path: Path) -> None:
+    """Drift: the dispatcher's mapping with BatchSize 2 in a copy of the template, and five
+    stream records reach it in three invocations (the template's 100: one)."""
+    template = load(TEMPLATE)
+    for spec in template["Resources"].values():  # the copy lives elsewhere: absolute paths
+        props = spec.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str):
+                props[key] = str((TEMPLATE.parent / props[key]).resolve())
+    template["Resources"]["DispatchFunction"]["Properties"]["Events"]["Stream"]["Properties"][
+        "BatchSize"] = 2
+    copy = tmp_path / "template.yaml"
+    copy.write_text(json.dumps(template))
+    try:
+        local_aws.template_path = copy
+        local_aws.reset()
+        local_aws.relay_streams()
+        before = local_aws.invocations
+        ddb, table = local_aws.client("dynamodb"), local_aws.s.name("Table")
+        for bucket in "abcde":
+            _timer_row(ddb, table, bucket)
+        local_aws.relay_streams()
+        assert local_aws.invocations - before == 3
+        assert len(readback.take_queue(local_aws, "TimersQueue")) == 5
+    finally:
+        local_aws.template_path = TEMPLATE
+        local_aws.reset()
+
+
+def test_an_event_source_the_runtime_cannot_relay_is_refused_with_its_mapping(
+        tmp_path: Path) -> None:
+    """A mapping with no local relay (a Kinesis stream) stops the stack, naming the mapping,
+    rather than leaving a consumer silently unfed."""
+    template = load(TEMPLATE)
+    events = template["Resources"]["DispatchFunction"]["Properties"]["Events"]
+    events["Stream"]["Type"] = "Kinesis"
+    events["Stream"]["Properties"]["Stream"] = "arn:aws:kinesis:eu-west-1:123456789012:stream/s"
+    for key in ("FilterCriteria", "DestinationConfig"):
+        events["Stream"]["Properties"].pop(key)
+    expanded = sam.expand(template, LOCAL_PARAMETERS, TEMPLATE.parent)
+    resolver = Resolver(expanded, "refused", LOCAL_PARAMETERS)
+    with pytest.raises(ValueError, match="DispatchFunctionStream: no local relay"):
+        stacks.create_functions(resolver)
+
+
+def test_the_least_privilege_check_refuses_what_a_role_does_not_allow(
+        local_aws: LocalAws) -> None:
+    """The check tests/e2e/test_least_privilege.py runs, against the expanded roles."""
+    resolver = local_aws.s.resolver
+    on_event = iam.statements(resolver, "OnEventFunction")
+    send = iam.statements(resolver, "SendMessageFunction")
+    table = resolver.get_att("Table", "Arn")
+    bucket = resolver.name("CatalogBucket")
+
+    def ok(statements: list[dict[str, Any]], service: str, operation: str,
+           params: dict[str, Any]) -> bool:
+        return all(iam.allowed(statements, iam.Request("f", a, r, c))
+                   for a, r, c in iam.authorizations(service, operation, params))
+
+    assert ok(on_event, "dynamodb", "TransactWriteItems", {"TransactItems": [
+        {"Put": {"TableName": table}}, {"ConditionCheck": {"TableName": table}}]})
+    assert not ok(on_event, "dynamodb", "Scan", {"TableName": table})
+    assert ok(on_event, "s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": "activities/"})
+    assert not ok(on_event, "s3", "ListObjectsV2", {"Bucket": bucket})  # s3:prefix condition
+    assert not ok(on_event, "sqs", "SendMessage",
+                  {"QueueUrl": local_aws.s.queue_url("MessagesQueue")})
+    assert ok(send, "sns", "Publish", {"PhoneNumber": "+33600000000"})
+    assert not ok(send, "sns", "Publish", {"TopicArn": "arn:aws:sns:eu-west-1:1:t"})
+    assert ok(send, "ses", "SendEmail", {"FromEmailAddress": "Shop <news@shop.example>",
+                                         "ConfigurationSetName": resolver.name(
+                                             "MailConfigurationSet")})
+    assert not ok(send, "ses", "SendEmail", {"FromEmailAddress": "x@other.example"})
+    assert ok(send, "secretsmanager", "GetSecretValue",
+              {"SecretId": resolver.ref("UnsubscribeSecret")})

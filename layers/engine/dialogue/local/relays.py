@@ -71,36 +71,45 @@ class Relays:
         return out
 
     def _invoke_stream(self, function: stacks.Function, records: list[dict[str, Any]]) -> int:
-        """Lambda's DynamoDB event source mapping: batches in order; a failed batch is retried
-        from the lowest sequence number reported failed (the whole batch when the function
-        raised), MaximumRetryAttempts times, then named on the OnFailure queue and skipped."""
+        """Lambda's DynamoDB event source mapping, with the mapping's settings: batches of
+        BatchSize in order; records before the lowest sequence number reported failed are done
+        (ReportBatchItemFailures), the rest retried; a batch whose invocation raised is split in
+        two and each half retried in order (BisectBatchOnFunctionError; a split does not count
+        as a retry); after MaximumRetryAttempts the batch is named on the OnFailure queue and
+        skipped. https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
+        https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"""
         assert function.stream is not None
-        size, start = max(function.batch_size, 1), 0
-        while start < len(records):
-            batch, retries = records[start:start + size], 0
-            start += len(batch)
-            while batch:
-                failed = self._stream_failures(function, batch)
-                if not failed:
-                    break
-                first = next((i for i, r in enumerate(batch)
-                              if r["dynamodb"]["SequenceNumber"] in failed), 0)
-                batch = batch[first:]
-                retries += 1
-                if 0 <= function.stream.max_retries < retries:
-                    self._stream_dead_letter(function, batch, retries)
-                    break
+        size = max(function.batch_size, 1)
+        work = [(records[i:i + size], 0) for i in range(0, len(records), size)]
+        while work:
+            batch, retries = work.pop(0)
+            failed, raised = self._stream_failures(function, batch)
+            if not failed:
+                continue
+            first = next((i for i, r in enumerate(batch)
+                          if r["dynamodb"]["SequenceNumber"] in failed), 0)
+            batch = batch[first:]
+            if raised and function.stream.bisect and len(batch) > 1:
+                half = len(batch) // 2
+                work[:0] = [(batch[:half], retries), (batch[half:], retries)]
+                continue
+            if 0 <= function.stream.max_retries <= retries:
+                self._stream_dead_letter(function, batch, retries + 1)
+                continue
+            work.insert(0, (batch, retries + 1))
         return len(records)
 
     def _stream_failures(self, function: stacks.Function,
-                         batch: list[dict[str, Any]]) -> set[str]:
+                         batch: list[dict[str, Any]]) -> tuple[set[str], bool]:
+        """The sequence numbers to retry, and whether the invocation raised. A partial response
+        counts only when the mapping turned ReportBatchItemFailures on."""
         try:
             response = self.aws._call(function, {"Records": batch}) or {}
         except Exception:  # the whole batch failed
-            return {r["dynamodb"]["SequenceNumber"] for r in batch}
+            return {r["dynamodb"]["SequenceNumber"] for r in batch}, True
         if not (function.stream and function.stream.report_failures):
-            return set()
-        return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            return set(), False
+        return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}, False
 
     def _stream_dead_letter(self, function: stacks.Function, batch: list[dict[str, Any]],
                             invokes: int) -> None:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from dialogue import bootstrap
+from dialogue.local import iam, sam
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
 from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
-from dialogue.local.template import ACCOUNT, REGION, Resolver, load
+from dialogue.local.template import ACCOUNT, REGION, Resolver
 from dialogue.settings import BadSetting
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -38,9 +39,10 @@ class LambdaContext:
     invoked_function_arn: str = ""
     log_group_name: str = ""
     log_stream_name: str = ""
+    timeout_ms: int = 30_000  # the function's Timeout
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return self.timeout_ms
 
 
 class LocalAws:
@@ -89,7 +91,8 @@ class LocalAws:
         return self
 
     def create_stack(self) -> None:
-        resolver = Resolver(load(self.template_path), self.stack_name, self.parameters)
+        resolver = Resolver(sam.expand(self.template_path, self.parameters), self.stack_name,
+                            self.parameters)  # the template as CloudFormation receives it
         self.relays = Relays(self)
         self.state_machines = sfn.create_state_machines(self.session(), resolver,
                                                         self.template_path.parent)
@@ -301,11 +304,13 @@ class LocalAws:
             sys.path.insert(0, str(function.code_dir))
         module_name, attr = function.handler.rsplit(".", 1)
         module = importlib.import_module(module_name)  # handler module names are unique
-        context = LambdaContext(function.logical, str(uuid.uuid4()),
+        context = LambdaContext(function.logical, str(uuid.uuid4()), function.memory,
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:"
-                                                     f"function:{function.logical}")
+                                                     f"function:{function.logical}",
+                                timeout_ms=function.timeout * 1000)
         self.invocations += 1
-        return getattr(module, attr)(event, context)
+        with iam.running(function.logical):  # the AWS calls it makes are its role's (iam.py)
+            return getattr(module, attr)(event, context)
 
     def invoke(self, function: stacks.Function, event: dict[str, Any]) -> set[str]:
         """Call the real handler in-process; return the ids of failed records."""
@@ -315,6 +320,8 @@ class LocalAws:
             if "Records" not in event:
                 raise
             return {r["messageId"] for r in event["Records"]}
+        if not function.report_failures:  # Lambda reads a partial response only when told to
+            return set()
         return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
 
 

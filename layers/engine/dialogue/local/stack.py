@@ -1,12 +1,16 @@
 """Create the template's resources on moto, and describe how events flow between them.
 
-Supported locally: SQS queues, DynamoDB tables, S3 buckets, SES configuration sets, Secrets
-Manager secrets (generated, as GenerateSecretString does), event buses and rules (moto delivers
-rule → SQS itself), SAM functions with an SQS or a DynamoDB stream event source (invoked
-in-process by the runtime), and EventBridge Pipes from an SQS queue or a DynamoDB stream to SQS or
-to a bus (relayed by the runtime, as moto has none). Resources whose Condition is false are not
-created. What AWS does that moto does not, and how the runtime matches it: docs/aws-behaviours.md.
-Everything else in the template (alarms, log groups, roles, policies, layers) has no local effect.
+Built from the template as samtranslator expands it (local/sam.py): what CloudFormation
+creates, not the SAM shorthand. Supported locally: SQS queues, DynamoDB tables, S3 buckets, SES
+configuration sets, Secrets Manager secrets (generated, as GenerateSecretString does), event
+buses and rules (moto delivers rule → SQS itself), AWS::Lambda::Function with their
+AWS::Lambda::EventSourceMapping from an SQS queue or a DynamoDB stream (invoked in-process by the
+runtime, with the mapping's settings), their schedules (an AWS::Events::Rule with a
+ScheduleExpression, an AWS::Scheduler::Schedule: fired by the runtime), and EventBridge Pipes
+from an SQS queue or a DynamoDB stream to SQS or to a bus (hand-written glue: moto has no Pipes).
+Resources whose Condition is false are not created. The roles' policies are checked, not
+enforced (local/iam.py). What AWS does that moto does not, and how the runtime matches it:
+docs/aws-behaviours.md. Alarms, log groups, layers have no local effect.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dialogue.local import sam
 from dialogue.local.template import Resolver, as_json_string
 
 
@@ -29,8 +34,14 @@ class Function:
     batch_size: int
     environment: dict[str, str]
     schedule: str | None = None  # "rate(15 minutes)": moto never fires it, the runtime does
-    schedule_zone: str = "UTC"  # ScheduleV2's ScheduleExpressionTimezone
+    schedule_zone: str = "UTC"  # an AWS::Scheduler::Schedule's ScheduleExpressionTimezone
     stream: StreamSource | None = None  # a DynamoDB stream event source mapping
+    timeout: int = 3  # seconds (the expanded function's Timeout)
+    memory: int = 128  # MB (MemorySize)
+    mapping: str = ""  # the AWS::Lambda::EventSourceMapping's logical id ("" for none)
+    report_failures: bool = False  # FunctionResponseTypes: ReportBatchItemFailures
+    batching_window: int = 0  # MaximumBatchingWindowInSeconds
+    max_concurrency: int = 1000  # ScalingConfig.MaximumConcurrency (SQS)
 
 
 @dataclass
@@ -42,6 +53,8 @@ class StreamSource:
     max_retries: int  # MaximumRetryAttempts (-1: until the record expires)
     on_failure_url: str  # DestinationConfig.OnFailure: an SQS queue, or ""
     report_failures: bool  # FunctionResponseTypes: ReportBatchItemFailures
+    bisect: bool = False  # BisectBatchOnFunctionError
+    starting_position: str = "LATEST"
 
 
 @dataclass
@@ -102,10 +115,10 @@ def create(session: Any, resolver: Resolver, template_dir: Path) -> Stack:
     for logical in by_type.get("AWS::Events::EventBus", []):
         events.create_event_bus(Name=resolver.name(logical))
     for logical in by_type.get("AWS::Events::Rule", []):
-        _rule(events, resolver, logical)
+        if "ScheduleExpression" not in res[logical]["Properties"]:  # schedules: see _schedule
+            _rule(events, resolver, logical)
     pipes = [_pipe(resolver, logical) for logical in by_type.get("AWS::Pipes::Pipe", [])]
-    functions = [f for logical in by_type.get("AWS::Serverless::Function", [])
-                 for f in _functions(resolver, logical, template_dir)]
+    functions = create_functions(resolver)
     return Stack(resolver, functions, pipes)
 
 
@@ -195,61 +208,82 @@ def _queue_of(resolver: Resolver, arn: str) -> str | None:
                 None)
 
 
-def _functions(resolver: Resolver, logical: str, template_dir: Path) -> list[Function]:
-    spec = resolver.resources[logical]
-    props = spec.get("Properties", {})
-    globals_ = resolver.template.get("Globals", {}).get("Function", {})
-    env = {**resolver.resolve(globals_.get("Environment", {}).get("Variables", {})),
-           **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
-    out = []
-    events = props.get("Events", {})
-    if not events:  # invoked directly (by a state machine)
-        out.append(Function(logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
-                            handler=props["Handler"], queue_url="", queue_arn="", batch_size=0,
-                            environment={k: str(v) for k, v in env.items()}))
-    for source in events.values():
-        if source.get("Type") in ("Schedule", "ScheduleV2"):
-            schedule = resolver.resolve(source["Properties"])
-            out.append(Function(
-                logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
-                handler=props["Handler"], queue_url="", queue_arn="", batch_size=0,
-                environment={k: str(v) for k, v in env.items()},
-                schedule=schedule.get("Schedule") or schedule.get("ScheduleExpression"),
-                schedule_zone=schedule.get("ScheduleExpressionTimezone", "UTC")))
+def create_functions(resolver: Resolver) -> list[Function]:
+    """One Function per trigger of each expanded AWS::Lambda::Function: its event source
+    mappings, its schedules (an AWS::Events::Rule with a ScheduleExpression, an
+    AWS::Scheduler::Schedule), or none (invoked directly: a state machine, a custom resource)."""
+    res, out = resolver.resources, []
+    for logical, spec in res.items():
+        if spec["Type"] != "AWS::Lambda::Function":
             continue
-        if source.get("Type") == "DynamoDB":
-            out.append(_stream_function(resolver, logical, template_dir, env, source))
-            continue
-        if source.get("Type") != "SQS":
-            continue
-        queue_arn = resolver.resolve(source["Properties"]["Queue"])
-        queue = next(q for q, s in resolver.resources.items()
-                     if s["Type"] == "AWS::SQS::Queue" and resolver.get_att(q, "Arn") == queue_arn)
-        out.append(Function(
-            logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
-            handler=props["Handler"], queue_url=resolver.ref(queue), queue_arn=queue_arn,
-            batch_size=int(source["Properties"].get("BatchSize", 10)),
-            environment={k: str(v) for k, v in env.items()}))
+        props = spec["Properties"]
+        env = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+        base: dict[str, Any] = {
+            "logical": logical, "code_dir": sam.code_dir(props),
+            "handler": props["Handler"], "environment": {k: str(v) for k, v in env.items()},
+            "timeout": int(resolver.resolve(props.get("Timeout", 3))),
+            "memory": int(resolver.resolve(props.get("MemorySize", 128)))}
+        names = {resolver.ref(logical), resolver.get_att(logical, "Arn")}
+        triggers = [_mapping(resolver, m, base) for m, s in res.items()
+                    if s["Type"] == "AWS::Lambda::EventSourceMapping"
+                    and resolver.resolve(s["Properties"]["FunctionName"]) in names]
+        triggers += [_schedule(resolver, r, base) for r, s in res.items()
+                     if _schedule_target(resolver, s) in names]
+        out += triggers or [Function(queue_url="", queue_arn="", batch_size=0, **base)]
     return out
 
 
-def _stream_function(resolver: Resolver, logical: str, template_dir: Path, env: dict[str, Any],
-                     source: dict[str, Any]) -> Function:
-    props = resolver.resources[logical]["Properties"]
-    mapping = resolver.resolve(source["Properties"])
-    filters = mapping.get("FilterCriteria", {}).get("Filters", [])
-    failure = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
+def _schedule_target(resolver: Resolver, spec: dict[str, Any]) -> str | None:
+    props = spec.get("Properties", {})
+    if spec["Type"] == "AWS::Scheduler::Schedule":
+        return str(resolver.resolve(props["Target"]["Arn"]))
+    if spec["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in props:
+        return str(resolver.resolve(props["Targets"][0]["Arn"]))
+    return None
+
+
+def _schedule(resolver: Resolver, logical: str, base: dict[str, Any]) -> Function:
+    """moto never fires schedules (and has no Scheduler): the runtime and the simulator do."""
+    props = resolver.resolve(resolver.resources[logical]["Properties"])
+    return Function(queue_url="", queue_arn="", batch_size=0, **base,
+                    schedule=props["ScheduleExpression"],
+                    schedule_zone=props.get("ScheduleExpressionTimezone", "UTC"))
+
+
+def _mapping(resolver: Resolver, logical: str, base: dict[str, Any]) -> Function:
+    """An AWS::Lambda::EventSourceMapping, with Lambda's defaults for what it leaves out
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-eventsourcemapping.html).
+    A source the runtime cannot relay is refused, never silently left without a consumer."""
+    m = resolver.resolve(resolver.resources[logical]["Properties"])
+    source: str = m["EventSourceArn"]
+    filters = m.get("FilterCriteria", {}).get("Filters", [])
+    report = "ReportBatchItemFailures" in m.get("FunctionResponseTypes", [])
+    queue = _queue_of(resolver, source)
+    if queue is not None:
+        if filters:
+            raise ValueError(f"{logical}: FilterCriteria on an SQS mapping is not emulated")
+        return Function(queue_url=resolver.ref(queue), queue_arn=source,
+                        batch_size=int(m.get("BatchSize", 10)), **base, mapping=logical,
+                        report_failures=report,
+                        batching_window=int(m.get("MaximumBatchingWindowInSeconds", 0)),
+                        max_concurrency=int(m.get("ScalingConfig", {}).get(
+                            "MaximumConcurrency", 1000)))
+    if ":dynamodb:" not in source or "/stream/" not in source:
+        raise ValueError(f"{logical}: no local relay for the event source {source}")
+    failure = m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
     failure_queue = _queue_of(resolver, failure) if failure else None
+    if failure and failure_queue is None:
+        raise ValueError(f"{logical}: OnFailure {failure} is not a queue of the template")
     return Function(
-        logical=logical, code_dir=(template_dir / props["CodeUri"]).resolve(),
-        handler=props["Handler"], queue_url="", queue_arn="",
-        batch_size=int(mapping.get("BatchSize", 100)),
-        environment={k: str(v) for k, v in env.items()},
+        queue_url="", queue_arn="", batch_size=int(m.get("BatchSize", 100)), **base,
+        mapping=logical, report_failures=report,
+        batching_window=int(m.get("MaximumBatchingWindowInSeconds", 0)),
         stream=StreamSource(
-            stream_arn=mapping["Stream"], patterns=[as_json_string(f["Pattern"]) for f in filters],
-            max_retries=int(mapping.get("MaximumRetryAttempts", -1)),
+            stream_arn=source, patterns=[as_json_string(f["Pattern"]) for f in filters],
+            max_retries=int(m.get("MaximumRetryAttempts", -1)),
             on_failure_url=resolver.ref(failure_queue) if failure_queue else "",
-            report_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])))
+            report_failures=report, bisect=bool(m.get("BisectBatchOnFunctionError", False)),
+            starting_position=str(m.get("StartingPosition", "LATEST"))))
 
 
 def record_json(record: dict[str, Any]) -> str:

@@ -96,7 +96,7 @@ class Resolver:
         kind, name = self.resources[logical]["Type"], self.name(logical)
         service = {"AWS::SQS::Queue": "sqs", "AWS::DynamoDB::Table": "dynamodb",
                    "AWS::S3::Bucket": "s3", "AWS::Events::EventBus": "events",
-                   "AWS::Serverless::Function": "lambda",
+                   "AWS::Serverless::Function": "lambda", "AWS::Lambda::Function": "lambda",
                    "AWS::Serverless::StateMachine": "states",
                    "AWS::StepFunctions::StateMachine": "states"}.get(kind, "")
         if attribute in ("Name", "QueueName"):
