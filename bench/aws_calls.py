@@ -141,15 +141,17 @@ class Result:
 
 
 def measure(n_events: int = 1000, n_activities: int = 20, customers: int = 150,
-            guests: int = 30, batch: int = 50, cache_seconds: float | None = None) -> Result:
+            guests: int = 30, batch: int = 50, cache_seconds: float | None = None,
+            with_controls: bool = True) -> Result:
     """One warm-up event (the container's first: its catalog load is counted), then
     `n_events` more, published and drained `batch` at a time. `cache_seconds` overrides the
-    template's CATALOG_CACHE_SECONDS (to see TTL refreshes in a short run)."""
+    template's CATALOG_CACHE_SECONDS (to see TTL refreshes in a short run). `with_controls`:
+    the activities carry their journey controls (the same events either way: same seed)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _hook_every_client()
     _share_stream_in_moto_transactions()
     with tempfile.TemporaryDirectory() as tmp:
-        act_files = _write(Path(tmp) / "activities", activities(n_activities))
+        act_files = _write(Path(tmp) / "activities", activities(n_activities, with_controls))
         seg_files = _write(Path(tmp) / "segments", segments(n_activities))
         aws = CountingAws().start()
         try:
@@ -174,6 +176,7 @@ def measure(n_events: int = 1000, n_activities: int = 20, customers: int = 150,
             seconds = time.monotonic() - started
             left = _queue_depth(aws, function)
         finally:
+            _forget(aws)
             aws.stop()
     return Result(n_events, n_activities, warmup, CALLS.by_op, CALLS.refreshes,
                   CALLS.refresh_ops, CALLS.transactions_with_action, seconds, ttl, left)
@@ -208,6 +211,16 @@ def _share_stream_in_moto_transactions() -> None:
         from moto.dynamodb.models.table import StreamShard
 
         StreamShard.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
+
+
+def _forget(aws: LocalAws) -> None:
+    """moto's backends belong to the process, not to the server: empty them, so that a second
+    run in this process (without, then with the controls) creates its stack afresh."""
+    import urllib.request
+
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(urllib.request.Request(f"{aws.endpoint}/moto-api/reset",
+                                                      method="POST")).read()
 
 
 def _queue_depth(aws: LocalAws, function: Any) -> int:

@@ -23,9 +23,10 @@ def _variant_name(names: list[str], v: int, prefix: str) -> str:
     return names[0] if v == 0 else f"{prefix}-{v}"
 
 
-def activities(n: int) -> list[dict[str, Any]]:
-    """`n` activity documents (JSON-ready dicts), all active and repeatable but one."""
-    return [_activity(i) for i in range(n)]
+def activities(n: int, with_controls: bool = True) -> list[dict[str, Any]]:
+    """`n` activity documents (JSON-ready dicts), all active and repeatable but one; with the
+    journey controls (`controls`) or, to measure what they cost, without them."""
+    return [_activity(i, with_controls) for i in range(n)]
 
 
 def segments(n: int) -> list[dict[str, Any]]:
@@ -39,28 +40,31 @@ def segments(n: int) -> list[dict[str, Any]]:
              "kind": "managed", "managed_by_activities": True} for s in sorted(ids)]
 
 
-def _activity(i: int) -> dict[str, Any]:
+def _activity(i: int, with_controls: bool = True) -> dict[str, Any]:
     shape, v = i % N_SHAPES, i // N_SHAPES
     build = _SHAPES[shape]
     name, repeatable, elements = build(v)
     return {"schema_version": 1, "id": f"bench-{i:03d}-{elements[0]['type'].replace('_', '-')}",
             "name": f"{name} ({i})", "state": "active", "time_zone": "Europe/Paris",
-            "repeatable": repeatable, "elements": elements, **controls(repeatable)}
+            "repeatable": repeatable, "elements": elements,
+            **(controls(repeatable) if with_controls else {})}
 
 
 def controls(repeatable: bool) -> dict[str, Any]:
-    """Journey controls on every activity, loose enough to change no action of the event mix:
-    their cost is what is measured (caps and goals are decided from the one state read; quiet
-    hours at send time)."""
+    """Journey controls on every activity, loose enough to change (almost) no action of the
+    event mix: their cost is what is measured (caps, goals, re-entry rules and the holdout are
+    decided from the one state read; quiet hours at send time)."""
     found: dict[str, Any] = {
         "frequency_cap": {"limits": [{"messages": 50, "per": {"unit": "days", "amount": 1}},
                                      {"messages": 100, "per": {"unit": "weeks", "amount": 1},
                                       "channel": "email"}]},
         "quiet_hours": {"start": "23:59", "end": "00:00"},
         "goals": [{"event": "CustomerLoggedIn", "parameters": [
-            {"name": "never", "match": {"rule": "exact", "value": "set"}}]}]}
+            {"name": "never", "match": {"rule": "exact", "value": "set"}}]}],
+        "holdout": {"percent": 0.01}}  # 1 customer in 10,000 per activity
     if repeatable:
         found["max_entries"] = 10_000
+        found["min_interval"] = {"unit": "minutes", "amount": 1}
     return found
 
 

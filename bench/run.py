@@ -56,9 +56,16 @@ def verdict(ok: bool) -> str:
 
 
 def section_calls(n_events: int, cache_seconds: float | None, results: dict[str, bool]) -> None:
+    bare = aws_calls.measure(n_events=n_events, cache_seconds=cache_seconds, with_controls=False)
     r = aws_calls.measure(n_events=n_events, cache_seconds=cache_seconds)
     print(f"1. AWS calls per event: on_event on the embedded AWS (moto server), "
           f"{r.activities} active activities")
+    ok = sum(r.steady.values()) <= sum(bare.steady.values())
+    results["controls add no AWS call per event"] = ok
+    print(f"   the same {r.events} events, activities without / with journey controls (quiet "
+          f"hours, caps, holdout, goals, re-entry): {bare.per_event:.2f} / {r.per_event:.2f} "
+          f"calls per event ({sum(bare.steady.values())} / {sum(r.steady.values())} calls; "
+          f"actions {bare.with_action} / {r.with_action})   goal: none added: {verdict(ok)}")
     print(f"   {r.events} events after 1 warm-up event, in {r.seconds:.0f} s; "
           f"{r.with_action / r.events:.1%} fired an action, "
           f"{r.steady['TransactWriteItems'] / r.events:.1%} reached an activity")

@@ -1,4 +1,5 @@
-"""settings check: a deployment whose SendTime is earlier than its DailyCheckTime fails.
+"""settings check: a deployment whose SendTime is earlier than its DailyCheckTime fails, and one
+whose QuietHours / BlackoutDates do not make a window (the same start and end, 2027-02-30).
 
 The template's custom resource `SettingsCheck` calls it on create and update: CloudFormation's
 Rules cannot compare two times, so the stack is refused here, with the reason, before a send
@@ -6,7 +7,7 @@ time could send the daily check's messages a day late. (The functions check it a
 start.)"""
 
 from dialogue.aws.custom_resource import answer
-from dialogue.settings import BadSetting, check_send_time
+from dialogue.settings import BadSetting, check_send_time, shop_quiet_hours
 
 
 def handler(event: dict, context: object) -> dict:
@@ -17,6 +18,8 @@ def handler(event: dict, context: object) -> dict:
         try:
             check_send_time(str(properties.get("DailyCheckTime")),
                             str(properties.get("SendTime")))
+            shop_quiet_hours(str(properties.get("QuietHours", "")),
+                             str(properties.get("BlackoutDates", "")))
         except BadSetting as e:
             reason = str(e)
     return answer(event, reason)

@@ -82,6 +82,23 @@ def test_settings_in_order_pass_and_a_deletion_is_never_held_back(
     assert "DailyCheckTime '2am' is not HH:MM" in received[2][1]["Reason"]
 
 
+def test_quiet_hours_that_make_no_window_fail_the_deployment_with_the_reason(
+        cloudformation: tuple[str, list[Any]]) -> None:
+    url, received = cloudformation
+    times = {"DailyCheckTime": "02:00", "SendTime": "09:00"}
+
+    settings_check_handler.handler(request(url, **times, QuietHours="21:00-08:00",
+                                           BlackoutDates="2027-12-24,2027-12-25"), context())
+    settings_check_handler.handler(request(url, **times, QuietHours="09:00-09:00",
+                                           BlackoutDates=""), context())
+    settings_check_handler.handler(request(url, "Update", **times, QuietHours="",
+                                           BlackoutDates="2027-02-30"), context())
+
+    assert [b["Status"] for _, b in received] == ["SUCCESS", "FAILED", "FAILED"]
+    assert "'start' and 'end' are the same time" in received[1][1]["Reason"]
+    assert "BlackoutDates '2027-02-30'" in received[2][1]["Reason"]
+
+
 def test_the_local_runtime_refuses_the_stack_as_cloudformation_would() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     before = dict(os.environ)

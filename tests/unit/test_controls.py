@@ -452,13 +452,36 @@ def test_no_open_within_the_time_takes_the_fallback_sms():
     assert [(m.element_id, m.channel) for m in messages(late)] == [("sms", "sms")]
 
 
-@pytest.mark.parametrize(("message", "reason"), [
-    ("sms", "is not an e-mail send_message"), ("nowhere", "is not an e-mail send_message")])
-def test_a_message_outcome_follows_an_email_of_the_activity(message: str, reason: str):
+@pytest.mark.parametrize(("message", "outcome", "path", "reason"), [
+    ("nowhere", "opened", "message", "is not an e-mail send_message"),
+    ("sms", "delivered", "outcome", "'delivered' of 'sms', an SMS: dialogue receives no SMS "
+                                    "delivery status"),
+    ("sms", "bounced", "outcome", "'bounced' of 'sms', an SMS: dialogue receives no SMS "
+                                  "delivery status"),
+    ("sms", "opened", "outcome", "outcomes are e-mail's only")])
+def test_a_message_outcome_follows_an_email_of_the_activity(message: str, outcome: str,
+                                                             path: str, reason: str):
     doc = fallback().model_dump(mode="json", exclude_defaults=True)
-    doc["elements"][2]["message"] = message
+    doc["elements"][2].update(message=message, outcome=outcome)
     _, problems = load_catalog([("a.json", json.dumps(doc))], [], [])
-    assert [(p.path, reason in p.reason) for p in problems] == [("$.elements[2].message", True)]
+    assert [(p.path, reason in p.reason) for p in problems] == [(f"$.elements[2].{path}", True)]
+
+
+@pytest.mark.parametrize("outcome", ["delivered", "bounced"])
+def test_a_delivery_or_bounce_of_that_mail_takes_its_path_and_not_the_other(outcome: str):
+    act = fallback()
+    doc = act.model_dump(mode="json", exclude_defaults=True)
+    doc["elements"][2]["outcome"] = outcome
+    act = Activity.model_validate(doc)
+    name = {"delivered": "EmailDelivered", "bounced": "EmailBounced"}[outcome]
+    other = {"delivered": "EmailBounced", "bounced": "EmailDelivered"}[outcome]
+    state, [_, wrong, right] = play(act, [
+        event("CustomerRegistered"), custom(other, NOW + HOUR, campaign="act", template="welcome"),
+        custom(name, NOW + HOUR, campaign="act", template="welcome")])
+
+    assert [e.element_id for e in wrong.effects if not isinstance(e, ElementReached)] == []
+    assert [e.element_id for e in right.effects if not isinstance(e, ElementReached)] == [
+        "coupon"]
 
 
 # --- the counts in `dialogue simulate` -----------------------------------------------------------

@@ -124,3 +124,39 @@ def test_a_profile_time_zone_must_be_a_known_zone():
     assert ok.detail.profile.time_zone == "America/New_York"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="time zone"):
         parse_event(envelope("CustomerUpdated", profile={"time_zone": "Mars/Olympus"}))
+
+
+# --- the shop's default, a stack parameter -------------------------------------------------
+SEND_ENV = {"TABLE_NAME": "t", "CUSTOMERS_TABLE": "c", "ACTIVITIES_BUCKET": "b",
+            "MESSAGES_DLQ_URL": "q", "SENDER": "news@shop.example", "EVENT_BUS_NAME": "bus",
+            "SHOP_NAME": "Shop", "SHOP_URL": "https://shop.example",
+            "UNSUBSCRIBE_URL": "https://shop.example/u", "UNSUBSCRIBE_SECRET_ARN": "arn",
+            "MAX_SEND_RATE": "14"}
+
+
+def test_send_settings_read_the_shop_quiet_hours_and_blackout_dates():
+    from dialogue.settings import SendSettings
+
+    read = SendSettings.from_env({**SEND_ENV, "QUIET_HOURS": "21:00-08:00",
+                                  "BLACKOUT_DATES": "2027-12-24,2027-12-25"}).quiet_hours
+    assert read is not None and (read.start, read.end, read.then) == ("21:00", "08:00", "hold")
+    assert read.blackout is not None and [str(d) for d in read.blackout.dates] == [
+        "2027-12-24", "2027-12-25"]
+    assert SendSettings.from_env({**SEND_ENV, "QUIET_HOURS": "", "BLACKOUT_DATES": ""}
+                                 ).quiet_hours is None
+    only_days = SendSettings.from_env({**SEND_ENV, "BLACKOUT_DATES": "2027-12-25"}).quiet_hours
+    assert only_days is not None and only_days.start is None
+
+
+@pytest.mark.parametrize(("window", "days", "error"), [
+    ("21:00", "", "QuietHours '21:00' is not HH:MM-HH:MM"),
+    ("09:00-09:00", "", "'start' and 'end' are the same time"),
+    ("25:00-08:00", "", "start: String should match pattern"),
+    ("", "2027-02-30", "BlackoutDates '2027-02-30': blackout.dates.0"),
+])
+def test_a_bad_shop_default_is_refused_with_the_reason(window: str, days: str, error: str):
+    from dialogue.settings import BadSetting, SendSettings
+
+    with pytest.raises(BadSetting) as e:
+        SendSettings.from_env({**SEND_ENV, "QUIET_HOURS": window, "BLACKOUT_DATES": days})
+    assert error in str(e.value)

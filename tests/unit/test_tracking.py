@@ -41,12 +41,13 @@ def job(subject: str = "customer:c-1", activity: str = "summer.sale",
 
 def ses(detail_type: str = "Email Opened", tags: dict[str, Any] | None = None,
         event_id: str = "eb-1", **what: Any) -> dict[str, Any]:
-    """An SES open or click as EventBridge delivers it."""
-    key = {"Email Opened": "open", "Email Clicked": "click"}[detail_type]
+    """An SES open, click, delivery or bounce as EventBridge delivers it."""
+    key = {"Email Opened": "open", "Email Clicked": "click", "Email Delivered": "delivery",
+           "Email Bounced": "bounce"}[detail_type]
     return {"version": "0", "id": event_id, "source": "aws.ses", "account": "123456789012",
             "region": "eu-west-1", "resources": [], "detail-type": detail_type,
             "time": "2025-06-15T12:05:01Z",
-            "detail": {"eventType": key.title(),
+            "detail": {"eventType": {"delivery": "Delivery"}.get(key, key.title()),
                        "mail": {"messageId": "m-1", "destination": ["frank@example.com"],
                                 "tags": TAGS if tags is None else tags},
                        key: {"timestamp": "2025-06-15T12:05:00.123Z", "ipAddress": "192.0.2.1",
@@ -205,7 +206,7 @@ def test_an_unknown_customer_is_not_created():
     assert store.states == {} and counted == ["EmailEngagement_unknown_customer"]
 
 
-def test_the_ses_events_service_hands_opens_on_and_keeps_suppressing_bounces():
+def test_the_ses_events_service_hands_opens_on_and_suppresses_bounces_and_hands_them_on():
     handed: list[dict[str, Any]] = []
     suppressed: list[tuple[str, str]] = []
 
@@ -223,5 +224,57 @@ def test_the_ses_events_service_hands_opens_on_and_keeps_suppressing_bounces():
     bounce = {"detail-type": "Email Bounced", "detail": {"bounce": {
         "bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "f@example.com"}]}}}
     assert ses_events.handle(json.dumps(bounce)) == 1
-    assert [e["id"] for e in handed] == ["eb-1"]
+    assert [e.get("id") for e in handed] == ["eb-1", None]  # the bounce too: a path may wait
     assert [reason for _, reason in suppressed] == ["permanent bounce (General)"]
+
+
+# --- deliveries and bounces ---------------------------------------------------------------------
+def test_a_delivery_and_a_bounce_become_custom_events_of_the_tagged_customer():
+    delivered = behaviour_event(ses("Email Delivered", processingTimeMillis=546,
+                                    recipients=["frank@example.com"]))
+    bounced = behaviour_event(ses("Email Bounced", event_id="eb-2", bounceType="Transient",
+                                  bouncedRecipients=[{"emailAddress": "frank@example.com"}]))
+    assert isinstance(delivered.detail, CustomEvent) and isinstance(bounced.detail, CustomEvent)
+    assert (delivered.detail.name, delivered.detail.parameters) == (
+        "EmailDelivered", {"campaign": "summer.sale", "template": "summer-mail"})
+    assert (bounced.detail.name, bounced.detail.parameters["bounce_type"]) == (
+        "EmailBounced", "Transient")
+    assert delivered.detail.occurred_at == datetime(2025, 6, 15, 12, 5, 0, 123000, tzinfo=UTC)
+    assert "frank" not in json.dumps(bounced.detail.parameters)  # never the address
+
+
+def awaiting(outcome: str) -> Catalog:
+    from dialogue.model.activity import Activity
+
+    return Catalog([Activity.model_validate({
+        "id": "summer.sale", "name": "Summer", "elements": [
+            {"id": "registered", "type": "registers", "next": "mail"},
+            {"id": "mail", "type": "send_message", "channel": "email",
+             "template": "summer-mail", "next": "outcome"},
+            {"id": "outcome", "type": "message_outcome", "message": "mail", "outcome": outcome,
+             "timeout": {"unit": "days", "amount": 1}}]})])
+
+
+@pytest.mark.parametrize(("detail_type", "outcome", "read"), [
+    ("Email Delivered", "bounced", False), ("Email Bounced", "delivered", False),
+    ("Email Delivered", "delivered", True), ("Email Bounced", "bounced", True),
+    ("Email Opened", "bounced", True)])  # opens are behaviour whatever waits
+def test_a_delivery_or_bounce_nobody_waits_for_reads_no_state(detail_type: str,
+                                                                 outcome: str, read: bool):
+    loads: list[str] = []
+
+    class Store(FakeStore):
+        def load(self, subject: str) -> CustomerState:
+            loads.append(subject)
+            return super().load(subject)
+
+    class Catalogs:
+        def catalog(self, max_age: float | None = None) -> Catalog:
+            return awaiting(outcome)
+
+    counted: list[str] = []
+    engagement = EngagementService(Store(frank()), Catalogs(), FakeClock(),
+                                   lambda name, n: counted.append(name), lambda *a: None)
+    result = engagement.handle(ses(detail_type))
+    assert (loads != []) is read
+    assert (result == Engagement.UNAWAITED) is (not read)

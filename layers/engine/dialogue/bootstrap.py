@@ -190,7 +190,7 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
             unsubscribe_secret=_secret(session, settings.unsubscribe_secret_arn).encode(),
             send_time=clock_time(hour, minute), time_zone=settings.time_zone,
             configuration_set=settings.configuration_set,
-            quiet_hours=_quiet_hours(settings.quiet_hours)),
+            quiet_hours=settings.quiet_hours),
         clock=_ClockProxy(),
         count=count,
         log=logger.info,
@@ -200,13 +200,6 @@ def _build_delivery_service(settings: SendSettings) -> DeliveryService:
                                   + settings.provider_read_timeout + 2),
         max_receives=settings.max_receives,
     )
-
-
-def _quiet_hours(text: str | None) -> Any:
-    """The shop's default quiet hours (QUIET_HOURS, JSON): a bad value stops the function."""
-    from dialogue.model.controls import QuietHours
-
-    return QuietHours.model_validate_json(text) if text else None
 
 
 def _secret(session: Any, arn: str) -> str:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dialogue.model.controls import QuietHours
 
 
 class MissingSetting(RuntimeError):
@@ -31,6 +35,32 @@ def check_send_time(daily_check_time: str, send_time: str) -> None:
         raise BadSetting(f"SendTime {send_time} is earlier than DailyCheckTime "
                          f"{daily_check_time}: messages are sent after the daily check "
                          "(both in TimeZone)")
+
+
+def shop_quiet_hours(window: str, blackout: str = "") -> QuietHours | None:
+    """The shop's default quiet hours (template parameters QuietHours "21:00-08:00" and
+    BlackoutDates "2027-12-24,2027-12-25"; both empty: none), for activities without their own.
+    A message due inside them is held until they end. BadSetting says what is wrong."""
+    from pydantic import ValidationError
+
+    from dialogue.model.controls import QuietHours
+
+    window, blackout = window.strip(), blackout.strip()
+    if not window and not blackout:
+        return None
+    start, dash, end = window.partition("-")
+    if window and not dash:
+        raise BadSetting(f"QuietHours {window!r} is not HH:MM-HH:MM (e.g. 21:00-08:00)")
+    fields: dict[str, Any] = {"start": start, "end": end} if window else {}
+    if blackout:
+        fields["blackout"] = {"name": "BlackoutDates", "dates": blackout.split(",")}
+    try:
+        return QuietHours.model_validate(fields)
+    except ValidationError as e:
+        reasons = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}"
+                            for err in e.errors(include_url=False))
+        raise BadSetting(f"QuietHours {window!r} / BlackoutDates {blackout!r}: {reasons}"
+                         ) from None
 
 
 def _needs(env: Mapping[str, str]) -> Callable[[str], str]:
@@ -106,8 +136,8 @@ class SendSettings:
     provider_connect_timeout: float = 3.0
     provider_read_timeout: float = 10.0
     max_receives: int = 8  # the messages queue's maxReceiveCount
-    # The shop's default quiet hours (docs/activities.md, "Quiet hours"), as JSON; none: none.
-    quiet_hours: str | None = None
+    # The shop's default quiet hours (docs/activities.md, "Quiet hours"); None: none.
+    quiet_hours: QuietHours | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SendSettings:
@@ -124,7 +154,8 @@ class SendSettings:
             concurrency=max(1, int(env.get("SEND_CONCURRENCY", "1"))),
             send_time=env.get("SEND_TIME", "09:00"), time_zone=env.get("TIME_ZONE", "UTC"),
             configuration_set=env.get("SES_CONFIGURATION_SET") or None,
-            quiet_hours=env.get("QUIET_HOURS") or None,
+            quiet_hours=shop_quiet_hours(env.get("QUIET_HOURS", ""),
+                                         env.get("BLACKOUT_DATES", "")),
             catalog_cache_seconds=float(env.get("CATALOG_CACHE_SECONDS", "60")),
             provider_attempts=max(1, int(env.get("PROVIDER_ATTEMPTS", "1"))),
             claim_lease_seconds=float(env.get("CLAIM_LEASE_SECONDS", "60")),

@@ -1,4 +1,5 @@
-"""`EngagementService.handle`: an SES open or click becomes the customer's behaviour.
+"""`EngagementService.handle`: an SES open, click, delivery or bounce becomes the customer's
+behaviour.
 
 The event is turned into the `CustomEvent` a shop would have published (`tracking`) and decided
 by the engine exactly as on_event decides one: one read, `decide`, one conditional write, again
@@ -13,9 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from dialogue.delivery.tracking import Ignored, behaviour_event
+from dialogue.delivery.tracking import MAIL_OUTCOMES, Ignored, behaviour_event
+from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import Decision, decide
+from dialogue.model.activity import MessageOutcomeTrigger
 from dialogue.model.customer import CustomerState
+from dialogue.model.events import CustomEvent, ShopEvent
 from dialogue.ports import CatalogSource, Clock, CustomerStore
 from dialogue.services import apply
 
@@ -27,6 +31,7 @@ class Engagement(StrEnum):
     UNTAGGED = "untagged"
     MALFORMED = "malformed"
     UNKNOWN_CUSTOMER = "unknown_customer"
+    UNAWAITED = "unawaited"  # a delivery or bounce no activity waits for: no state read
 
 
 @dataclass
@@ -47,6 +52,8 @@ class EngagementService:
             self.log("ignored SES event %s: %s", event.get("id"), e)
             return self._outcome(Engagement(e.why))
         catalog = self.catalogs.catalog()
+        if not awaited(shop_event, catalog):
+            return self._outcome(Engagement.UNAWAITED)
         unknown = False
 
         def step(state: CustomerState) -> Decision:
@@ -67,3 +74,16 @@ class EngagementService:
     def _outcome(self, outcome: Engagement) -> Engagement:
         self.count(f"EmailEngagement_{outcome.value}", 1)
         return outcome
+
+
+def awaited(event: ShopEvent, catalog: Catalog) -> bool:
+    """Opens and clicks are behaviour (segments count them); a delivery or a bounce matters only
+    to a `message_outcome` of the mail's activity waiting for it: every other one is let go
+    before the customer's state is read, so delivery events cost no DynamoDB call."""
+    detail = event.detail
+    if not isinstance(detail, CustomEvent) or detail.name not in MAIL_OUTCOMES:
+        return True
+    activity = catalog.get(str(detail.parameters.get("campaign")))
+    return activity is not None and any(
+        isinstance(el, MessageOutcomeTrigger) and el.outcome == MAIL_OUTCOMES[detail.name]
+        for el in activity.elements)

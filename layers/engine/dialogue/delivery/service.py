@@ -242,8 +242,8 @@ class Engagements(Protocol):
 @dataclass
 class SuppressionService:
     """SES's events: after a permanent bounce, a complaint or an unsubscribe the address is
-    never written to again; an open or a click is handed to `engagement` (the customer's
-    behaviour). Returns the number of addresses suppressed."""
+    never written to again; an open, a click, a delivery or a bounce is handed to `engagement`
+    (the customer's behaviour). Returns the number of addresses suppressed."""
 
     suppressions: Suppressions
     clock: Clock
@@ -253,13 +253,12 @@ class SuppressionService:
     def handle(self, body: str) -> int:
         event = json.loads(body)
         detail_type = str(event.get("detail-type", ""))
-        if detail_type in ENGAGEMENT:
-            self.engagement.handle(event)
-            return 0
         found = addresses_to_suppress(detail_type, event.get("detail") or {})
         for address, reason in found:
             self.suppressions.suppress(suppression_key(address), reason, self.clock.now())
         self.count("AddressesSuppressed", len(found))
+        if detail_type in ENGAGEMENT:  # a bounce also may take a `message_outcome`'s path
+            self.engagement.handle(event)
         return len(found)
 
 

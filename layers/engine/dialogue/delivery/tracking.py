@@ -1,12 +1,14 @@
-"""Opens and clicks: the tags an e-mail carries, and the behaviour SES's event for it becomes.
+"""Opens, clicks, deliveries and bounces: the tags an e-mail carries, and the behaviour SES's
+event for it becomes.
 
 send_message tags every e-mail (SES `EmailTags`) with whom it went to and why: the customer's
 state key (the shop's customer id), the activity and the template, never the address it goes
 to. SES copies a mail's tags into each event it publishes for it (`mail.tags`), so an `Email
-Opened` or `Email Clicked` event on the default bus names its customer and campaign. Here such
-an event becomes the `CustomEvent` a shop would have sent (`EmailOpened` / `EmailClicked`,
-parameters `campaign`, `template` and, for a click, `link`), for the engine to decide as any
-other behaviour.
+Opened`, `Email Clicked`, `Email Delivered` or `Email Bounced` event on the default bus names its
+customer and campaign. Here such an event becomes the `CustomEvent` a shop would have sent
+(`EmailOpened`, `EmailClicked`, `EmailDelivered`, `EmailBounced`; parameters `campaign`,
+`template` and, for a click, `link`, for a bounce, `bounce_type`), for the engine to decide as
+any other behaviour.
 
 A tag holds only ASCII letters, digits, `_` and `-`, 256 characters at most (SES's MessageTag):
 any other character is written `_XX`, per UTF-8 byte (`customer:c.1` → `customer_3Ac_2E1`).
@@ -28,8 +30,16 @@ TAG_ACTIVITY = "dialogue-activity"
 TAG_TEMPLATE = "dialogue-template"
 MAX_TAG = 256
 MAX_LINK = 1024
-# SES's detail-type on EventBridge → the behaviour's name, and the detail's key for its object.
-ENGAGEMENT = {"Email Opened": ("EmailOpened", "open"), "Email Clicked": ("EmailClicked", "click")}
+# SES's detail-type on EventBridge → the behaviour's name, and the detail's key for its object
+# (https://docs.amazonaws.cn/en_us/eventbridge/latest/ref/events-ref-ses.md names the detail-types;
+# https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html the
+# objects: `delivery`, `bounce`, `open`, `click`, each with its `timestamp`).
+ENGAGEMENT = {"Email Opened": ("EmailOpened", "open"), "Email Clicked": ("EmailClicked", "click"),
+              "Email Delivered": ("EmailDelivered", "delivery"),
+              "Email Bounced": ("EmailBounced", "bounce")}
+# What happened to the mail rather than what the customer did: it reaches the customer's
+# decisions only when an activity awaits it (`message_outcome` `delivered` / `bounced`).
+MAIL_OUTCOMES = {"EmailDelivered": "delivered", "EmailBounced": "bounced"}
 
 _KEPT = re.compile(r"[A-Za-z0-9-]")
 _HEX = re.compile(r"[0-9A-F]{2}")
@@ -78,7 +88,8 @@ def message_tags(job: MessageQueued) -> dict[str, str]:
 
 
 def behaviour_event(event: dict[str, Any]) -> ShopEvent:
-    """The CustomEvent an SES `Email Opened` / `Email Clicked` event stands for. Its event id is
+    """The CustomEvent an SES `Email Opened` / `Clicked` / `Delivered` / `Bounced` event stands
+    for. Its event id is
     the EventBridge envelope's: a redelivery of the same event is recognised as applied."""
     name, key = ENGAGEMENT[str(event.get("detail-type"))]
     detail = _object(event.get("detail"))
@@ -94,6 +105,8 @@ def behaviour_event(event: dict[str, Any]) -> ShopEvent:
     what = _object(detail.get(key))
     if name == "EmailClicked":
         parameters["link"] = _link(what.get("link"))
+    elif name == "EmailBounced":  # Permanent, Transient (SES gave up retrying) or Undetermined
+        parameters["bounce_type"] = str(what.get("bounceType") or "Undetermined")[:32]
     kind, _, who = subject.partition(":")
     if kind not in ("customer", "guest") or not who:
         raise Ignored("malformed", f"{name}: {TAG_SUBJECT} names no customer")

@@ -258,12 +258,17 @@ def check_activity(name: str, activity: Activity, segments: dict[str, Segment]) 
 
 def _outcome_problems(name: str, activity: Activity, i: int,
                       el: MessageOutcomeTrigger) -> list[Problem]:
-    """A message outcome follows an e-mail of the same activity (opens and clicks are
-    e-mail's), and is never the first element."""
+    """A message outcome follows an e-mail of the same activity (SES reports deliveries,
+    bounces, opens and clicks; dialogue receives no SMS delivery status), and is never the
+    first element."""
     message = activity.by_id.get(el.message)
     if i == 0:
         return [Problem(name, "$.elements[0].type", "a 'message_outcome' follows a message: it "
                                                     "cannot be the first element")]
+    if isinstance(message, SendMessage) and message.channel == "sms":
+        return [Problem(name, f"$.elements[{i}].outcome",
+                        f"{el.outcome!r} of {el.message!r}, an SMS: dialogue receives no SMS "
+                        "delivery status (nor opens or clicks); outcomes are e-mail's only")]
     if not isinstance(message, SendMessage) or message.channel != "email":
         return [Problem(name, f"$.elements[{i}].message",
                         f"{el.message!r} is not an e-mail send_message of this activity")]

@@ -73,13 +73,15 @@ def fires(
     return False  # pragma: no cover
 
 
-OUTCOME_EVENTS = {"opened": "EmailOpened", "clicked": "EmailClicked"}
+OUTCOME_EVENTS = {"delivered": "EmailDelivered", "opened": "EmailOpened",
+                  "clicked": "EmailClicked", "bounced": "EmailBounced"}
 
 
 def outcome_of(trigger: MessageOutcomeTrigger, activity: Activity,
                occurrence: Occurrence | None) -> bool:
-    """An open or click SES reported for an e-mail of this activity and that element's template
-    (the mail's tags carry the activity and the template, `delivery.tracking`)."""
+    """A delivery, bounce, open or click SES reported for an e-mail of this activity and that
+    element's template (the mail's tags carry the activity and the template,
+    `delivery.tracking`)."""
     message = activity.by_id.get(trigger.message)
     if occurrence is None or message is None or occurrence.kind != OUTCOME_EVENTS[trigger.outcome]:
         return False

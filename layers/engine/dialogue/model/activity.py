@@ -183,13 +183,15 @@ class WaitForEventTrigger(Trigger):
 
 
 class MessageOutcomeTrigger(Trigger):
-    """After an e-mail of this activity: the customer opened (or clicked a link of) an e-mail of
-    that element's template, as SES reports it (`EmailOpened` / `EmailClicked`). With a timeout,
-    a fallback: "no open within 2 days → SMS". Never the first element."""
+    """After an e-mail of this activity: an e-mail of that element's template was delivered to
+    the customer's mail server or bounced, or the customer opened it (or clicked a link of it),
+    as SES reports it (`EmailDelivered`, `EmailBounced`, `EmailOpened`, `EmailClicked`). With a
+    timeout, a fallback: "no open within 2 days → SMS", "bounced → SMS". Never the first
+    element; only e-mail (dialogue receives no SMS delivery status)."""
 
     type: Literal["message_outcome"]
     message: Id  # the send_message element (e-mail) whose outcome is awaited
-    outcome: Literal["opened", "clicked"]
+    outcome: Literal["delivered", "opened", "clicked", "bounced"]
 
 
 class Wait(Node):
@@ -301,7 +303,7 @@ def trigger_event(element: Element) -> str | None:
     if isinstance(element, WaitForEventTrigger):
         return element.detail_type
     if isinstance(element, MessageOutcomeTrigger):
-        return "CustomEvent"  # what the engagement function makes of SES's open or click
+        return "CustomEvent"  # what the engagement function makes of SES's event for the mail
     return TRIGGER_EVENTS.get(element.type)
 
 
