@@ -289,7 +289,9 @@ def test_the_least_privilege_check_refuses_what_a_role_does_not_allow(
 
     assert ok(on_event, "dynamodb", "TransactWriteItems", {"TransactItems": [
         {"Put": {"TableName": table}}, {"ConditionCheck": {"TableName": table}}]})
-    assert not ok(on_event, "dynamodb", "Scan", {"TableName": table})
+    assert ok(on_event, "dynamodb", "Scan", {"TableName": table})  # CustomerDeleted's erase
+    assert not ok(on_event, "dynamodb", "DeleteTable", {"TableName": table})
+    assert not ok(on_event, "dynamodb", "Scan", {"TableName": table.replace("-Table", "-Other")})
     assert ok(on_event, "s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": "activities/"})
     assert not ok(on_event, "s3", "ListObjectsV2", {"Bucket": bucket})  # s3:prefix condition
     assert not ok(on_event, "sqs", "SendMessage",
