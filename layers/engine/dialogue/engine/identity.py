@@ -28,6 +28,7 @@ from dialogue.model.effects import AnyEffect, CouponIssued, MessageQueued, WaitS
 from dialogue.model.events import CustomerRegistered, Detail, ShopEvent
 
 from .catalog import Catalog
+from .controls import GUEST_HELD, counted
 from .decide import Decision, decide, own_journey, writable
 from .flow import Chance, Codes, new_coupon_code, stable_chance
 from .record import keep_in_time
@@ -122,6 +123,8 @@ def hold(decision: Decision) -> tuple[int, int]:
         return 0, 0
     decision.effects = [e for e in decision.effects
                         if not isinstance(e, MessageQueued | CouponIssued)]
+    decision.effects += [counted(e.activity_id, state, e.entry, e.at, GUEST_HELD)  # statistics
+                         for e in personal if isinstance(e, MessageQueued)]
     held = [*state.held, *personal]
     newest = max(e.at for e in held)
     kept = [e for e in held if e.at >= newest - HOLD_FOR][-MAX_HELD:]
