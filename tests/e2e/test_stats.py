@@ -104,8 +104,8 @@ def test_stats_give_each_shop_day_exits_by_reason_controls_and_the_holdout(world
     skip = json.loads(out)
     assert skip["controls"]["capped"] == {"1 per 2 days": 2}
     assert skip["controls"]["skipped"] == {"capped by 1 per 2 days": 2}
-    assert skip["messages"] == [{"status": "suppressed", "reason": "skipped: capped by 1 per 2 days",
-                                 "count": 2}]
+    assert skip["messages"] == [
+        {"status": "suppressed", "reason": "skipped: capped by 1 per 2 days", "count": 2}]
 
     # the same as text
     code, text = dialogue("stats", "activity", "held-nurture", *stack_args(world))
