@@ -135,7 +135,9 @@ class DynamoJobs:
         lives): its release time moves on."""
         bucket = f"{release_at.astimezone(UTC).date().isoformat()}#{shard(job_key, SHARDS)}"
         # A control's hold is also added to the row's `held` set, kept once the job is sent: the
-        # statistics count every message held and why, in the write this makes anyway.
+        # statistics count every message held and why, in the write this makes anyway (SET and
+        # ADD, a set union, in one update expression: https://docs.aws.amazon.com/amazondynamodb/
+        # latest/developerguide/Expressions.UpdateExpressions.html).
         held = control_reason(reason)
         return self._update(
             job_key,
