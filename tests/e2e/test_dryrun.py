@@ -34,7 +34,7 @@ def test_a_candidate_activity_shows_who_would_enter_and_what_they_would_get(tmp_
     assert "DEAD-LETTERED: 1" in out
     assert run.stderr.count("\r") == 0  # no progress bar off a terminal
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["reached"]["candidate"] == {"registered": 1, "mail": 1}
+    assert summary["reached"]["candidate"] == {"registered": 1, "mail": 1, "@exit:completed": 1}
     assert summary["outcome_events"]["MessageSent"] >= 2  # the candidate's and two-phases'
     assert [d["event_id"] for d in summary["dead_lettered"]] == ["e-1"]
 

@@ -11,7 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dialogue.local import readback
+from dialogue.engine.catalog import Catalog
+from dialogue.engine.checks import load_catalog
+from dialogue.local import insight, readback
 
 from tests.e2e.test_time import World, by_hand, subjects
 
@@ -202,6 +204,15 @@ def test_an_activity_dropping_guests_messages_sends_nothing_after_the_login(
     assert (world.coupons(), world.jobs(), world.mails()) == ([], [], [])
     assert counted(lines, "GuestMessagesDropped_guest") == 2  # the coupon and the e-mail
     assert counted(lines, "GuestMessagesHeld") == 0
+    stats = insight.activity_stats(world.aws.client("dynamodb"),
+                                   insight.StackRef.from_local(world.aws),
+                                   _catalog(world).get(SEARCH_PERK["id"]))
+    assert stats["controls"]["skipped"] == {"a guest's message (the activity drops them)": 1}
+
+
+def _catalog(world: World) -> Catalog:
+    files = sorted((world.tmp / "upload").glob("*.json"))
+    return load_catalog([(f.name, f.read_text()) for f in files], [])[0]
 
 
 SEARCH_WAIT_MAIL = {

@@ -84,7 +84,8 @@ def test_jsonl_has_each_phase_and_each_kind_of_effect_with_its_keys(
     assert [(r["customer"], r["effect"], r["element"]) for r in mine] == [
         ("customer:zoe", "coupon", "coupon"), ("customer:zoe", "message", "mail"),
         ("customer:zoe", "segment_added", "file"),
-        ("customer:zoe", "message", "reminder"), ("customer:zoe", "segment_removed", "unfile")]
+        ("customer:zoe", "message", "reminder"), ("customer:zoe", "segment_removed", "unfile"),
+        (None, "counted", "@exit:completed")]  # the run's end, with the controls' counts
     by_element = {r["element"]: r for r in mine}
     assert (by_element["mail"]["channel"], by_element["mail"]["template"]) == (
         "email", "first-order-10")

@@ -69,8 +69,39 @@ def test_effects_are_written_with_the_state_in_one_transaction(db: Any) -> None:
     member = next(v for k, v in stored.items() if k.startswith("SEGMENT#golfers#"))
     assert member["sk"]["S"] == "customer:frank"
     counters = next(v for k, v in stored.items()
-                    if k.startswith("ACTIVITY#act#") and k.endswith("|COUNTERS"))
+                    if k.startswith("ACTIVITY#act#") and k.endswith(f"|DAY#{AT.date()}"))
     assert counters["n_t"]["N"] == "1" and counters["n_m"]["N"] == "1"
+
+
+def test_counters_are_kept_per_shop_day_in_the_one_transaction_and_summed_by_the_stats(
+        db: Any) -> None:
+    """23:30 UTC is already the next day in Paris: the counts go to that shop day's row, one
+    counter row per activity in the transaction (as the totals row was), and the statistics read
+    each day and the totals, a totals row written before day rows included."""
+    from zoneinfo import ZoneInfo
+
+    from dialogue.aws.stats import activity_counts
+
+    store = DynamoCustomerStore(db, "t", segment_shards=4, zone=ZoneInfo("Europe/Paris"))
+    late = AT.replace(hour=23, minute=30)
+    sent: list[int] = []
+    db.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems",
+                            lambda params, **_: sent.append(len(params["TransactItems"])))
+    store.commit(store.load("customer:frank"), [
+        ElementReached(**BASE, element_id="t"), ElementReached(**BASE, element_id="m")])
+    store.commit(store.load("customer:frank"), [
+        ElementReached(**{**BASE, "at": late}, element_id="t"),
+        ElementReached(**{**BASE, "at": late}, element_id="@exit:completed")])
+    assert sent == [2, 2]  # the state and one counter row, each time
+    shard = next(k for k in items(db) if k.startswith("ACTIVITY#act#")).split("|")[0]
+    db.put_item(TableName="t", Item={"pk": {"S": shard}, "sk": {"S": "COUNTERS"},
+                                     "n_t": {"N": "5"}})  # written before day rows existed
+
+    total, per_day = activity_counts(db, "t", "act")
+
+    assert per_day == {"2026-12-01": {"t": 1, "m": 1},
+                       "2026-12-02": {"t": 1, "@exit:completed": 1}}
+    assert total == {"t": 7, "m": 1, "@exit:completed": 1}
 
 
 def test_removing_from_a_segment_deletes_the_member_row(db: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from dialogue.engine.catalog import Catalog
 from dialogue.engine.decide import Decision, decide
-from dialogue.engine.flow import Chance, after, stable_chance
+from dialogue.engine.flow import EXIT, Chance, after, stable_chance
 from dialogue.model.activity import Activity
 from dialogue.model.customer import (
     PROCESSED_FOR,
@@ -83,7 +83,8 @@ def actions(decision: Decision) -> list[str]:
 
 
 def reached(decision: Decision) -> list[str]:
-    return [e.element_id for e in decision.effects if isinstance(e, ElementReached)]
+    return [e.element_id for e in decision.effects  # the elements, not how runs ended
+            if isinstance(e, ElementReached) and not e.element_id.startswith(EXIT)]
 
 
 # --- triggers ----------------------------------------------------------------------------------

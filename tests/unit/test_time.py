@@ -224,10 +224,12 @@ def test_wake_does_not_change_the_state_it_is_given():
 
 
 def dropped_without_actions(decision: Decision) -> bool:
-    """Left without any action; one whose element an edit removed is counted as ended
-    (`@ended:element_removed`, docs/activities.md "Safe editing")."""
+    """Left without any action, the run's end counted: ended by an edit that removed its element
+    (`@ended:element_removed`, docs/activities.md "Safe editing"), or by the activity's end."""
     counted = [e.element_id for e in decision.effects]
-    return (not decision.duplicate and counted in ([], ["@ended:element_removed"])
+    return (not decision.duplicate and counted in (["@ended:element_removed"],
+                                                   ["@exit:activity_closed"],
+                                                   ["@exit:activity_deleted"])
             and decision.state.journeys["act"].waiting == [])
 
 
@@ -253,6 +255,7 @@ def test_a_customer_waiting_in_a_deleted_activity_leaves_it():
     woken = wake(registered.state, Catalog([]), timer_of(registered), NOW + 3 * DAY)
 
     assert dropped_without_actions(woken)
+    assert [e.element_id for e in woken.effects] == ["@exit:activity_deleted"]
 
 
 # --- wait for an event, with a timeout ---------------------------------------------------------
@@ -445,7 +448,7 @@ def test_a_daily_run_tells_the_template_what_fired_it():
     [message] = [e for e in decision.effects if isinstance(e, MessageQueued)]
     assert message.context["event"] == {"type": "daily", "date": "2025-06-15", "segment": "vip"}
     assert [e.element_id for e in decision.effects if isinstance(e, ElementReached)] == [
-        "member", "mail"]
+        "member", "mail", "@exit:completed"]
 
 
 def test_an_activity_outside_its_dates_is_not_entered():
@@ -689,7 +692,8 @@ def test_a_later_daily_trigger_lets_waiting_customers_go_on_the_day_it_holds():
     assert actions(not_yet) == []
     assert actions(now_in) == ["mail"]
     assert now_in.state.journeys["act"].waiting == []
-    assert [e.element_id for e in now_in.effects if isinstance(e, ElementReached)] == ["mail"]
+    assert [e.element_id for e in now_in.effects if isinstance(e, ElementReached)] == [
+        "mail", "@exit:completed"]
 
 
 def test_the_daily_check_does_not_change_the_state_it_is_given():

@@ -69,7 +69,7 @@ class DynamoCustomerStore:
         self._db, self._table, self._shards = client, table, segment_shards
         self._customers = customers_table or table
         self._bucket_minutes, self._timer_shards = bucket_minutes, timer_shards
-        self._zone = zone  # the shop's day, for segment statistics
+        self._zone = zone  # the shop's day, for segment and activity statistics
 
     def load(self, subject: str) -> CustomerState:
         item = self._db.get_item(TableName=self._customers, Key=keys.state_key(subject),
@@ -174,14 +174,16 @@ class DynamoCustomerStore:
 
     def _effect_writes(self, subject: str,
                        effects: list[AnyEffect]) -> dict[str, dict[str, Any]]:
-        """One write per item touched; counters folded into one update per activity."""
+        """One write per item touched; counters folded into one update per activity and shop
+        day (a decision's effects share one instant: one row per activity, as before)."""
         writes: dict[str, dict[str, Any]] = {}
-        counters: dict[str, dict[str, int]] = {}
+        counters: dict[tuple[str, str], dict[str, int]] = {}
         stats: dict[tuple[str, str], dict[str, int]] = {}  # (pk, sk) → entered/left
         for effect in effects:
             match effect:
                 case ElementReached():
-                    per = counters.setdefault(effect.activity_id, {})
+                    day = effect.at.astimezone(self._zone).date().isoformat()
+                    per = counters.setdefault((effect.activity_id, day), {})
                     per[effect.element_id] = per.get(effect.element_id, 0) + 1
                 case MessageQueued():
                     writes[f"job/{effect.key}"] = self._new(keys.job_key(effect.key), {
@@ -236,11 +238,11 @@ class DynamoCustomerStore:
                 tally = stats.setdefault((key["pk"]["S"], key["sk"]["S"]), {})
                 change = "entered" if isinstance(effect, SegmentAdded) else "left"
                 tally[change] = tally.get(change, 0) + 1
-        for activity_id, per in counters.items():
+        for (activity_id, day), per in counters.items():
             names = {f"#e{i}": f"n_{element}" for i, element in enumerate(per)}
             values = {f":e{i}": {"N": str(n)} for i, n in enumerate(per.values())}
-            writes[f"cnt/{activity_id}"] = {"Update": {
-                "TableName": self._table, "Key": keys.counters_key(activity_id, subject),
+            writes[f"cnt/{activity_id}/{day}"] = {"Update": {
+                "TableName": self._table, "Key": keys.counters_key(activity_id, subject, day),
                 "UpdateExpression": "ADD " + ", ".join(f"#e{i} :e{i}" for i in range(len(per))),
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
         for (pk, sk), per in stats.items():

@@ -31,6 +31,7 @@ from dialogue.delivery.jobs import (
     JobStatus,
     Settled,
     Unsettled,
+    control_reason,
 )
 from dialogue.model.customer import CustomerState
 
@@ -133,15 +134,21 @@ class DynamoJobs:
         released job may be parked again (quiet hours that still hold where the customer now
         lives): its release time moves on."""
         bucket = f"{release_at.astimezone(UTC).date().isoformat()}#{shard(job_key, SHARDS)}"
+        # A control's hold is also added to the row's `held` set, kept once the job is sent: the
+        # statistics count every message held and why, in the write this makes anyway (SET and
+        # ADD, a set union, in one update expression: https://docs.aws.amazon.com/amazondynamodb/
+        # latest/developerguide/Expressions.UpdateExpressions.html).
+        held = control_reason(reason)
         return self._update(
             job_key,
             "SET #s = :scheduled, scheduled_at = :at, reason = :reason, release_bucket = :b, "
-            "release_at = :release, unsettled_at = :due",
+            "release_at = :release, unsettled_at = :due" + (" ADD held :held" if held else ""),
             "#s IN (:queued, :scheduled)",
             {":scheduled": _s("scheduled"), ":at": _s(at.isoformat()),
              ":reason": _s(reason or f"release at {release_at.isoformat()}"), ":b": _s(bucket),
              ":release": _s(_iso(release_at)), ":queued": _s("queued"),
-             ":due": _s(_iso(release_at + QUEUED_FOR))}) is True
+             ":due": _s(_iso(release_at + QUEUED_FOR)),
+             **({":held": {"SS": [held[:200]]}} if held else {})}) is True
 
     def finish(self, job_key: str, status: JobStatus, at: datetime, reason: str) -> bool:
         """suppressed / held, with why; False if it was already handled."""

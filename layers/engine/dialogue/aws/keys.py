@@ -5,7 +5,8 @@ Customers table (its own table, so the daily check's scan reads customer states 
 
 Main table:
   SEGMENT#<segment>#<shard>                    <subject>      one member (sharded: no hot key)
-  ACTIVITY#<activity>#<n>                      COUNTERS       per-element counters (sharded)
+  ACTIVITY#<activity>#<n>                      DAY#<day>      per-element counts that shop day
+                                               COUNTERS       the totals kept before day rows
   JOB#<effect key>                             JOB            a message job: the outbox row
   COUPON#<effect key>                          COUPON         an issued coupon
   SUPPRESSED#<sha256 of the address>           ADDRESS        never write to it again
@@ -39,9 +40,11 @@ def segment_member_key(segment: str, subject: str, shards: int) -> dict[str, dic
     return {"pk": {"S": f"SEGMENT#{segment}#{shard(subject, shards)}"}, "sk": {"S": subject}}
 
 
-def counters_key(activity_id: str, subject: str) -> dict[str, dict[str, str]]:
+def counters_key(activity_id: str, subject: str, day: str) -> dict[str, dict[str, str]]:
+    """One row per shard and shop-local day: the statistics give each day and, summed (with a
+    `COUNTERS` row written before per-day rows existed), the totals."""
     return {"pk": {"S": f"ACTIVITY#{activity_id}#{shard(subject, COUNTER_SHARDS)}"},
-            "sk": {"S": "COUNTERS"}}
+            "sk": {"S": f"DAY#{day}"}}
 
 
 def job_key(effect_key: str) -> dict[str, dict[str, str]]:

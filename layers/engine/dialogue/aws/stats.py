@@ -1,8 +1,10 @@
-"""Segment statistics: size now, size at the end of each day, entries and exits per day.
+"""Segment statistics: size now, size at the end of each day, entries and exits per day; and
+an activity's counts (elements reached, controls, exits) per shop day and in total.
 
 Entries and exits are counted in the same transaction as the membership change (sharded rows
 `SEGSTATS#<segment>#<n>`), so they are exact; the size on a past day is the size now minus what
-changed since.
+changed since. An activity's counts ride the state's transaction the same way, one row per
+counter shard and shop day (`keys.counters_key`).
 """
 
 from __future__ import annotations
@@ -52,3 +54,30 @@ def segment_stats(client: Any, table: str, segment: str, shards: int, today: dat
         rows.append({"day": day, "size": end_size, **changes})
         end_size -= changes["entered"] - changes["left"]
     return {"segment": segment, "size": size, "days": rows[::-1]}
+
+
+def activity_counts(client: Any, table: str, activity: str
+                    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(name → total, day → name → count): every counter shard's rows (a query each), summed.
+
+    A `COUNTERS` row (the totals a stack wrote before day rows existed) adds to the totals only.
+    """
+    total: dict[str, int] = defaultdict(int)
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for n in range(COUNTER_SHARDS):
+        args: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :p",
+                                "ExpressionAttributeValues": {
+                                    ":p": {"S": f"ACTIVITY#{activity}#{n}"}}}
+        while True:
+            page = client.query(**args)
+            for item in page["Items"]:
+                day = item["sk"]["S"].removeprefix("DAY#")
+                for name, value in item.items():
+                    if name.startswith("n_"):
+                        total[name[2:]] += int(value["N"])
+                        if day != "COUNTERS":
+                            per_day[day][name[2:]] += int(value["N"])
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return dict(total), {day: dict(per) for day, per in sorted(per_day.items())}

@@ -43,6 +43,16 @@ OUTCOME = {JobStatus.SUPPRESSED: "MessageSuppressed", JobStatus.HELD: "MessageSu
            JobStatus.FAILED: "MessageSuppressed", JobStatus.UNKNOWN: "MessageOutcomeUnknown"}
 
 
+
+def control_reason(reason: str | None) -> str | None:
+    """What held or skipped a message, as the statistics group it ("quiet hours 22:00-08:00 in
+    Europe/Paris", "capped by 1 per day"): a control's reason without its release time; None
+    for any other reason (the daily send time, consent, ...)."""
+    for prefix in ("held: ", "skipped: "):
+        if reason and reason.startswith(prefix):
+            return reason.removeprefix(prefix).split(", release at ")[0]
+    return None
+
 @dataclass(frozen=True)
 class Claimed:
     """This attempt holds the job: it alone may call the provider until `lease_until`."""

@@ -18,7 +18,7 @@ from dialogue.model.customer import CustomerState, Journey, Occurrence
 from dialogue.model.effects import AnyEffect, ElementReached, WaitStarted
 from dialogue.model.events import Detail
 
-from .flow import Run, due_after, stable_chance
+from .flow import COMPLETED, EXIT, Run, due_after, stable_chance
 from .targets import holds
 
 GOAL = "@goal"  # a run ended by a goal (treatment group)
@@ -28,6 +28,15 @@ NOT_ENTERED = "@not_entered:"  # + the rule that kept a customer out: max_entrie
 ENDED_REMOVED = "@ended:element_removed"  # waiting at an element an edit removed, not moved
 MOVED = "@moved"  # waiting at an element an edit removed, moved on as `moved` says
 PAUSED = "@paused"  # a wait that ran out while the activity was paused (it goes on on resume)
+CLOSED = EXIT + "activity_closed"  # waiting when the activity was deactivated or ended
+GONE = EXIT + "activity_deleted"  # waiting in an activity no longer in the catalog
+DELETED = EXIT + "customer_deleted"  # waiting when the customer was deleted (`forget`)
+GUEST_HELD = "@held:guest"  # a guest's message, held until a login links the browser
+GUEST_DROPPED = "@skipped:guest"  # a guest's message, dropped (`"guest_messages": "drop"`)
+# Every way a run ends, as the statistics name it: each run is counted under one of them once.
+EXITS = {COMPLETED: "completed", GOAL: "reached goal", HOLDOUT_GOAL: "reached goal (holdout)",
+         ENDED_REMOVED: "ended by an edit", CLOSED: "activity deactivated or ended",
+         GONE: "activity deleted", DELETED: "customer deleted"}
 # While an activity is paused, a wait that runs out is looked at again this much later: so on
 # resume the customers go on within this time, at one wake-up per hour per waiting customer.
 PAUSE_RECHECK = timedelta(hours=1)
@@ -39,7 +48,11 @@ def describe(name: str) -> str:
         return f"capped: {name.removeprefix('@capped:')}"
     if name.startswith(NOT_ENTERED):
         return f"not entered: {name.removeprefix(NOT_ENTERED).replace('_', ' ')}"
-    return {GOAL: "reached goal", HOLDOUT: "entered the holdout (no actions)",
+    if name in EXITS and name not in (GOAL, HOLDOUT_GOAL, ENDED_REMOVED):
+        return f"exit: {EXITS[name]}"
+    return {GUEST_HELD: "held: a guest's message, until a login links the browser",
+            GUEST_DROPPED: "skipped: a guest's message (the activity drops them)",
+            GOAL: "reached goal", HOLDOUT: "entered the holdout (no actions)",
             HOLDOUT_GOAL: "reached goal in the holdout",
             PAUSED: "wait ran out while paused (held until resumed)",
             ENDED_REMOVED: "ended: waited at an element an edit removed",
@@ -60,6 +73,15 @@ def counted(activity_id: str, state: CustomerState, entry: int, at: datetime,
     return ElementReached.model_construct(  # type: ignore[return-value]
         activity_id=activity_id, element_id=name, subject=state.subject, entry=entry, at=at,
         incarnation=state.incarnation)
+
+
+def left(activity_id: str, state: CustomerState, journey: Journey, entry: int, at: datetime,
+         name: str) -> list[AnyEffect]:
+    """The exit `name` of run `entry`, counted once: when no element of that run waits any
+    more (a run split by a branch ends with its last waiting path)."""
+    if any(i.entry == entry for i in journey.waiting):
+        return []
+    return [counted(activity_id, state, entry, at, name)]
 
 
 # --- re-entry ----------------------------------------------------------------------------------

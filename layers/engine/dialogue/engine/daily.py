@@ -149,9 +149,11 @@ def _go_on(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
     """One parked customer: leaves, resumes or goes on; `dropped` gets True if they left."""
     activity = catalog.get(activity_id)
     if activity is None or closed(activity, now):
-        own_journey(state, activity_id).waiting.remove(instance)
+        journey = own_journey(state, activity_id)
+        journey.waiting.remove(instance)
         dropped.append(True)
-        return []
+        return controls.left(activity_id, state, journey, instance.entry, now,
+                             controls.GONE if activity is None else controls.CLOSED)
     if instance.element not in activity.by_id and not activity.paused:  # removed by an edit
         owned = own_journey(state, activity_id)
         owned.waiting.remove(instance)

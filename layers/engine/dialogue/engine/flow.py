@@ -62,6 +62,8 @@ from .triggers import seen_at
 Chance = Callable[[str], float]
 Codes = Callable[[], str]
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+EXIT = "@exit:"  # + why a run ended; counted once per run, beside the element counts (`controls`)
+COMPLETED = EXIT + "completed"  # walked to its end: no element of the run waits any more
 
 
 def new_coupon_code() -> str:
@@ -107,7 +109,8 @@ class Run:
                 "incarnation": self.state.incarnation}
 
     def walk(self, start: str | None) -> None:
-        """Walk on from `start`; an element that fails raises ElementFailed naming it."""
+        """Walk on from `start`; an element that fails raises ElementFailed naming it. A run
+        that no longer waits anywhere afterwards has ended: counted as `COMPLETED`."""
         stack, seen = [start], set()
         while stack:
             element_id = stack.pop()
@@ -120,6 +123,9 @@ class Run:
                 stack.extend(reversed(self._step(element)))
             except Exception as e:
                 raise ElementFailed(element_id) from e
+        if not any(i.entry == self.entry for i in self.journey.waiting):
+            self.effects.append(ElementReached.model_construct(  # type: ignore[arg-type]
+                **{**self._base(self.activity.entry), "element_id": COMPLETED}))
 
     def reached(self, element: Element) -> None:
         if self.holdout:

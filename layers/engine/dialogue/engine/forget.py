@@ -17,6 +17,7 @@ from datetime import datetime
 from dialogue.model.customer import CustomerState
 from dialogue.model.effects import AnyEffect, SegmentRemoved
 
+from .controls import DELETED, counted
 from .decide import Decision
 
 BY = "deletion"  # the activity and element named by a deletion's segment removals
@@ -31,6 +32,9 @@ def forget(state: CustomerState, event_id: str, at: datetime, now: datetime) -> 
         SegmentRemoved(activity_id=BY, element_id=BY, subject=state.subject, entry=0, at=now,
                        incarnation=state.incarnation, segment=segment)
         for segment in sorted(state.segments)]
+    effects += [counted(activity_id, state, entry, now, DELETED)  # each run ends, counted
+                for activity_id, journey in sorted(state.journeys.items())
+                for entry in sorted({i.entry for i in journey.waiting})]
     # The browsers stay until their guest states are erased (`erased`): a retry after a crash
     # between the two steps still knows them.
     tombstone = CustomerState(subject=state.subject, version=state.version,

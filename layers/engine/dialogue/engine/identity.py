@@ -38,6 +38,7 @@ from dialogue.model.effects import (
 from dialogue.model.events import CustomerRegistered, Detail, ShopEvent
 
 from .catalog import Catalog
+from .controls import GUEST_DROPPED, GUEST_HELD, counted
 from .decide import Decision, decide, own_journey, writable
 from .flow import Chance, Codes, new_coupon_code, stable_chance
 from .record import keep_in_time
@@ -146,6 +147,9 @@ def hold(decision: Decision, catalog: Catalog | None = None) -> dict[str, int]:
                         if not isinstance(e, MessageQueued | CouponIssued)]
     keep = [e for e in personal if _held_for(e.activity_id, catalog)]
     counts = {HELD: len(keep), DROPPED: len(personal) - len(keep)}
+    decision.effects += [  # the activity's statistics, with the reason
+        counted(e.activity_id, state, e.entry, e.at, GUEST_HELD if e in keep else GUEST_DROPPED)
+        for e in personal if isinstance(e, MessageQueued)]
     if keep:
         held = [*state.held, *keep]
         newest = max(e.at for e in held)

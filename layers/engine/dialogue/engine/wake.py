@@ -58,7 +58,8 @@ def resume(state: CustomerState, catalog: Catalog, activity_id: str, instance: I
         return controls.end_at_goal(state, activity, journey, now)
     journey.waiting.remove(instance)
     if activity is None or closed(activity, now):
-        return []
+        return controls.left(activity_id, state, journey, instance.entry, now,
+                             controls.GONE if activity is None else controls.CLOSED)
     if activity.paused:  # keeps its place and due time; looked at again later
         journey.waiting.append(instance.model_copy(update={"held": True}))
         first = [] if instance.held else [controls.counted(activity_id, state, instance.entry,

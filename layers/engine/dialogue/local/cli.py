@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kind", choices=["segment", "activity"])
     p.add_argument("name")
     add_stack_options(p)
-    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--days", type=int, default=30, help="segment: the days up to today; "
+                   "activity: the last days with counts (the shop's days)")
     p.add_argument("--json", action="store_true", help="activity: the statistics as JSON")
     p.add_argument("--no-waiting", action="store_true",
                    help="activity: skip who waits where (a scan of every customer's state)")

@@ -41,7 +41,8 @@ def format_summary(data: dict[str, Any]) -> str:
 
 def candidate(rows: list[dict[str, Any]], activity_id: str, reached: dict[str, int]) -> str:
     """The candidate activity's part of the run: who entered, what they would get and when."""
-    mine = [r for r in rows if r["activity"] == activity_id]
+    mine = [r for r in rows  # its effects; its counts (no customer) are in the statistics
+            if r["activity"] == activity_id and r["effect"] != "counted"]
     who = sorted({r["customer"] for r in mine})
     entered = next(iter(reached.values()), 0) if reached else 0
     lines = ["", f"CANDIDATE {activity_id}: {entered} entries, {len(who)} customers with effects "

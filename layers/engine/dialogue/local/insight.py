@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.aws import keys
 from dialogue.aws.dynamo import state_from_item
+from dialogue.aws.stats import activity_counts
+from dialogue.delivery.jobs import control_reason
+from dialogue.engine import controls
 from dialogue.engine.explain import Message
 from dialogue.model.activity import Activity
 from dialogue.model.customer import CustomerState
@@ -137,15 +140,8 @@ def _batch_get(ddb: Any, table: str, wanted: list[dict[str, Any]]) -> list[dict[
 
 
 def counters(ddb: Any, ref: StackRef, activity_id: str) -> dict[str, int]:
-    """element → customers who reached it: the counter shards summed (one BatchGetItem)."""
-    total: Counter[str] = Counter()
-    for item in _batch_get(ddb, ref.table, [
-            {"pk": {"S": f"ACTIVITY#{activity_id}#{n}"}, "sk": {"S": "COUNTERS"}}
-            for n in range(keys.COUNTER_SHARDS)]):
-        for name, value in item.items():
-            if name.startswith("n_"):
-                total[name[2:]] += int(value["N"])
-    return dict(total)
+    """element (or control, `@…`) → customers who reached it: every shard's rows summed."""
+    return activity_counts(ddb, ref.table, activity_id)[0]
 
 
 @dataclass
@@ -167,23 +163,30 @@ class Rows:
 
 
 def activity_stats(ddb: Any, ref: StackRef, activity: Activity, waiting: bool = True,
-                   rows: Rows | None = None) -> dict[str, Any]:
-    """Reached per element, messages by outcome and reason (and per day), coupons, entries,
-    and (a scan of the customer states) who waits now and where."""
+                   rows: Rows | None = None, days: int = 30) -> dict[str, Any]:
+    """Reached per element (per shop day and in total), entries and exits (by reason), what
+    the controls did (held, skipped, capped, not entered: with the reason), the holdout beside
+    the treated group, messages by outcome and reason, coupons, and (a scan of the customer
+    states) who waits now and where. `days`: the last days with counts, each in full."""
     rows = rows or Rows.read(ddb, ref, waiting, activity.id)
-    reached = counters(ddb, ref, activity.id)
+    reached, per_day = activity_counts(ddb, ref.table, activity.id)
     jobs = [j for j in rows.jobs if _s(j, "activity_id") == activity.id]
     # a sent job keeps the reason it was scheduled with ("release at …"): not why it went
     outcomes = Counter((_s(j, "status"), "" if _s(j, "status") == "sent"
-                        else j.get("reason", {}).get("S") or "") for j in jobs)
-    per_day = Counter(_day(j) for j in jobs)
+                        else _reason(j.get("reason", {}).get("S") or "")) for j in jobs)
     stats: dict[str, Any] = {
-        "activity": activity.id, "name": activity.name,
+        "activity": activity.id, "name": activity.name, "time_zone": ref.time_zone,
         "entries": reached.get(activity.entry.id, 0),
         "reached": {e.id: reached.get(e.id, 0) for e in activity.elements},
+        "exits": _exits(reached),
+        "per_day": [{"day": day, "entries": n.get(activity.entry.id, 0),
+                     "reached": {e.id: n[e.id] for e in activity.elements if n.get(e.id)},
+                     "exits": _exits(n)} for day, n in list(per_day.items())[-days:]],
+        "controls": _controls(reached, jobs),
+        "holdout": _holdout(reached, activity),
         "messages": [{"status": s, "reason": r, "count": n}
                      for (s, r), n in sorted(outcomes.items())],
-        "messages_per_day": dict(sorted(per_day.items())),
+        "messages_per_day": dict(sorted(Counter(_day(j) for j in jobs).items())),
         "coupons": sum(1 for c in rows.coupons if _s(c, "activity_id") == activity.id)}
     if rows.states is not None:
         where: Counter[str] = Counter()
@@ -193,6 +196,55 @@ def activity_stats(ddb: Any, ref: StackRef, activity: Activity, waiting: bool = 
                 where[instance.element] += 1
         stats["waiting"] = dict(where)
     return stats
+
+
+def _exits(counts: dict[str, int]) -> dict[str, int]:
+    """How runs ended, by reason (`controls.EXITS`), those that happened."""
+    return {label: counts[name] for name, label in controls.EXITS.items() if counts.get(name)}
+
+
+def _controls(counts: dict[str, int], jobs: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """What the journey controls did, each with its reason: entries refused, messages capped
+    (`@capped:` counts, held or skipped), held (every hold a job went through, its `held` set,
+    and guests' messages) and skipped (suppressed by a control)."""
+    held: Counter[str] = Counter()
+    for job in jobs:
+        for reason in job.get("held", {}).get("SS", []):
+            held[reason] += 1
+    held["a guest's message, until a login links the browser"] += counts.get(
+        controls.GUEST_HELD, 0)
+    skipped = Counter(control_reason(_s(j, "reason")) for j in jobs
+                      if _s(j, "status") == "suppressed")
+    skipped.pop(None, None)
+    skipped["a guest's message (the activity drops them)"] += counts.get(controls.GUEST_DROPPED, 0)
+    return {
+        "not_entered": {k.removeprefix(controls.NOT_ENTERED).replace("_", " "): n
+                        for k, n in counts.items() if k.startswith(controls.NOT_ENTERED)},
+        "capped": {k.removeprefix("@capped:"): n for k, n in counts.items()
+                   if k.startswith("@capped:")},
+        "held": {k: n for k, n in sorted(held.items()) if n},
+        "skipped": {str(k): n for k, n in sorted(skipped.items(), key=str) if n}}
+
+
+def _holdout(counts: dict[str, int], activity: Activity) -> dict[str, Any] | None:
+    """The control group beside the customers who got the actions: entries, goals, conversion."""
+    if activity.holdout is None and not counts.get(controls.HOLDOUT):
+        return None
+    rate = controls.conversion(counts, activity)
+    held = counts.get(controls.HOLDOUT, 0)
+    return {"percent": float(activity.holdout.percent) if activity.holdout else None,
+            "treated": {"entries": counts.get(activity.entry.id, 0) - held,
+                        "reached_goal": counts.get(controls.GOAL, 0),
+                        "conversion": rate["treated"]},
+            "holdout": {"entries": held, "reached_goal": counts.get(controls.HOLDOUT_GOAL, 0),
+                        "conversion": rate["holdout"]}}
+
+
+def _reason(reason: str) -> str:
+    """A job's reason as grouped: a control's without its release time."""
+    if reason.startswith("release at "):
+        return "waiting for the daily send time"
+    return reason if control_reason(reason) is None else reason.split(", release at ")[0]
 
 
 def _local(at: str | None, zone: str) -> str | None:

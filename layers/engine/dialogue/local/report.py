@@ -28,7 +28,7 @@ def collect(ddb: Any, ref: insight.StackRef, catalog: Catalog, today: date, days
     activities: list[dict[str, Any]] = []
     rows = insight.Rows.read(ddb, ref)
     for activity in sorted(catalog.activities.values(), key=lambda a: a.id):
-        stats = insight.activity_stats(ddb, ref, activity, rows=rows)
+        stats = insight.activity_stats(ddb, ref, activity, rows=rows, days=days)
         activities.append({"id": activity.id, "name": activity.name,
                            "description": activity.description, "state": activity.state,
                            "stats": stats, "svg": diagram.svg(activity, stats["reached"])})
@@ -93,18 +93,40 @@ border-radius:6px}
 </style></head><body>
 <h1>dialogue: what the activities did</h1>
 <p class="muted">Generated {{ generated }}; shop time zone {{ time_zone }};
-counters are customers who reached each element, since the activity started.</p>
+counters are customers who reached each element, since the activity started; per day in
+the shop's time zone.</p>
 <h2>Activities</h2>
 {% for a in activities %}
 <section class="activity" id="activity-{{ a.id }}" data-activity="{{ a.id }}">
 <h3>{{ a.name }} <span class="muted">({{ a.id }}{% if a.state != 'active' %},
 {{ a.state }}{% endif %})</span></h3>
 <p>{{ a.description }}</p>
-<p>{{ a.stats.entries }} entries · {{ a.stats.coupons }} coupons ·
+<p>{{ a.stats.entries }} entries · {{ a.stats.exits.values() | sum }} exits ·
+{{ a.stats.coupons }} coupons ·
 {{ a.stats.messages | sum(attribute='count') }} messages
 {% if a.stats.waiting %}· waiting now: {% for el, n in a.stats.waiting.items() %}{{ n }} at
 {{ el }}{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}</p>
 <div class="flowbox">{{ a.svg | safe }}</div>
+{% set c = a.stats.controls %}{% if a.stats.exits or c.values() | select | list %}
+<table class="controls"><tr><th>exits and controls</th><th>reason</th><th class="num">count</th>
+</tr>{% for why, n in a.stats.exits.items() %}<tr data-exit="{{ why }}"><td>exit</td>
+<td>{{ why }}</td><td class="num">{{ n }}</td></tr>{% endfor %}
+{% for kind, per in c.items() %}{% for why, n in per.items() %}<tr data-control="{{ kind }}">
+<td>{{ kind | replace('_', ' ') }}</td><td>{{ why }}</td><td class="num">{{ n }}</td></tr>
+{% endfor %}{% endfor %}</table>{% endif %}
+{% if a.stats.holdout %}{% set h = a.stats.holdout %}<table class="holdout"><tr><th>group</th>
+<th class="num">entries</th><th class="num">reached goal</th><th class="num">conversion</th></tr>
+{% for g in ('treated', 'holdout') %}<tr data-group="{{ g }}"><td>{{ g }}{% if g == 'holdout'
+and h.percent %} ({{ h.percent }} %){% endif %}</td><td class="num">{{ h[g].entries }}</td>
+<td class="num">{{ h[g].reached_goal }}</td><td class="num">{% if h[g].conversion is none %}-{%
+else %}{{ '%.1f' | format(h[g].conversion * 100) }} %{% endif %}</td></tr>{% endfor %}
+</table>{% endif %}
+{% if a.stats.per_day %}<table class="per-day"><tr><th>day</th><th class="num">entries</th>
+<th>reached</th><th>exits</th></tr>{% for d in a.stats.per_day %}<tr data-day="{{ d.day }}"
+data-entries="{{ d.entries }}"><td>{{ d.day }}</td><td class="num">{{ d.entries }}</td><td>{%
+for el, n in d.reached.items() %}{{ el }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor
+%}</td><td>{% for why, n in d.exits.items() %}{{ why }} {{ n }}{% if not loop.last %}, {%
+endif %}{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
 {% if a.stats.messages %}<table><tr><th>message outcome</th><th>reason</th>
 <th class="num">count</th></tr>{% for m in a.stats.messages %}<tr><td>{{ m.status }}</td>
 <td>{{ m.reason }}</td><td class="num">{{ m.count }}</td></tr>{% endfor %}</table>{% endif %}

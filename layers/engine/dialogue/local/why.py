@@ -117,7 +117,7 @@ def stats_activity(args: argparse.Namespace) -> int:
     if activity is None:
         raise UsageError(f"no activity {args.name!r} in the stack's catalog")
     stats = insight.activity_stats(boto3.client("dynamodb"), ref, activity,
-                                   waiting=not args.no_waiting)
+                                   waiting=not args.no_waiting, days=args.days)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -126,19 +126,43 @@ def stats_activity(args: argparse.Namespace) -> int:
 
 
 def format_activity_stats(stats: dict[str, Any]) -> str:
+    exits = stats.get("exits", {})
     out = [f"{stats['name']} ({stats['activity']}): {stats['entries']} entries, "
-           f"{stats['coupons']} coupons",
+           f"{sum(exits.values())} exits, {stats['coupons']} coupons",
            "customers who reached each element (in total):"]
     waiting = stats.get("waiting", {})
     for element, n in stats["reached"].items():
         now = f"  ({waiting[element]} waiting there now)" if waiting.get(element) else ""
         out.append(f"  {element:28} {n:>8}{now}")
+    out += _named("exits by reason", exits)
+    if stats.get("per_day"):
+        out.append(f"per day ({stats.get('time_zone', 'the shop')}'s days):")
+    for row in stats.get("per_day", []):
+        reached = ", ".join(f"{el} {n}" for el, n in row["reached"].items())
+        ended = ", ".join(f"{why} {n}" for why, n in row["exits"].items())
+        out.append(f"  {row['day']}  entries {row['entries']}; reached: {reached or '-'}; "
+                   f"exits: {ended or '-'}")
+    for kind, per in stats.get("controls", {}).items():
+        out += _named(f"messages {kind}" if kind != "not_entered" else "not entered", per)
+    holdout = stats.get("holdout")
+    if holdout:
+        out.append("holdout (control group) beside the treated group:")
+        for group in ("treated", "holdout"):
+            g, rate = holdout[group], holdout[group]["conversion"]
+            out.append(f"  {group:10} {g['entries']:>6} entries {g['reached_goal']:>6} "
+                       f"reached goal  conversion {'-' if rate is None else f'{rate:.1%}'}")
     out.append("messages by outcome:" if stats["messages"] else "messages: none")
     for m in stats["messages"]:
         out.append(f"  {m['status']:12} {m['count']:>6}  {m['reason'] or ''}".rstrip())
     for day, n in stats["messages_per_day"].items():
         out.append(f"  {day}: {n} message(s) decided")
     return "\n".join(out)
+
+
+def _named(title: str, counts: dict[str, int]) -> list[str]:
+    if not counts:
+        return []
+    return [f"{title}:", *(f"  {n:>8}  {name}" for name, n in counts.items())]
 
 
 def write_report(args: argparse.Namespace) -> int:
