@@ -22,7 +22,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("embedded_aws")  # as the server's errors: stderr, not the functions' stdout
 TRANSPORTS = ("inprocess", "http")
 
 

@@ -332,12 +332,14 @@ def _serialise_dynamodb_writes() -> None:
     daily workers' threads) behave as on AWS, at a cost that does not grow with the tables.
     Stream records, shard iterators and deleted receipt handles are released as on AWS
     (local/retention.py), so memory does not grow with the events; a queue's attributes are
-    read one at a time (local/sqs_attributes.py), so a send does not cost more as queues fill."""
-    from dialogue.local import dynamodb_transactions, retention, sqs_attributes
+    read one at a time (local/sqs_attributes.py), so a send does not cost more as queues fill;
+    what moto recomputes per request with the same answer is kept (local/moto_memo.py)."""
+    from dialogue.local import dynamodb_transactions, moto_memo, retention, sqs_attributes
 
     dynamodb_transactions.install()
     retention.install()
     sqs_attributes.install()
+    moto_memo.install()
 
 
 def _free_port() -> int:

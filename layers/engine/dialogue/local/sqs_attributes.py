@@ -66,7 +66,7 @@ def install() -> None:
     """Replace moto's `Queue.attributes` property (once per process)."""
     from moto.sqs.models import Queue
 
-    if not getattr(Queue.attributes.fget, "_one_at_a_time", False):
+    if not getattr(Queue.attributes.fget, "_one_at_a_time", False):  # type: ignore[attr-defined]
         MOTO["attributes"] = Queue.attributes
         _attributes._one_at_a_time = True  # type: ignore[attr-defined]
         Queue.attributes = property(_attributes)  # type: ignore[assignment,method-assign]
