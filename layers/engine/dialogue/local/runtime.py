@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue import bootstrap
-from dialogue.local import iam, sam
+from dialogue.local import iam, inprocess, sam
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
 from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
@@ -47,8 +47,11 @@ class LambdaContext:
 
 class LocalAws:
     def __init__(self, template: Path = TEMPLATE, stack_name: str = "dialogue-local",
-                 port: int = 0, parameters: dict[str, str] | None = None):
+                 port: int = 0, parameters: dict[str, str] | None = None,
+                 transport: str | None = None):
         self.template_path, self.stack_name = template, stack_name
+        # This process's own requests: answered in-process, or over HTTP (local/inprocess.py).
+        self.transport = inprocess.transport(transport)
         self.port = port or _free_port()
         # Fewer shards than production: the same wiring, sized for a laptop's handful of customers.
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
@@ -78,6 +81,8 @@ class LocalAws:
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        if self.transport == "inprocess":
+            inprocess.serve(self.port)
         _serialise_dynamodb_writes()
         rule_input_as_aws_sends_it()
         sfn.enable_execution(self.endpoint)  # before any function or state machine exists
@@ -142,6 +147,7 @@ class LocalAws:
         if self.router is not None:
             self.router.uninstall()
             self.router = None
+        inprocess.release(self.port)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -331,11 +337,15 @@ def _serialise_dynamodb_writes() -> None:
     moto's whole-table copies (local/dynamodb_transactions.py): concurrent writers (the wake and
     daily workers' threads) behave as on AWS, at a cost that does not grow with the tables.
     Stream records, shard iterators and deleted receipt handles are released as on AWS
-    (local/retention.py), so memory does not grow with the events."""
-    from dialogue.local import dynamodb_transactions, retention
+    (local/retention.py), so memory does not grow with the events; a queue's attributes are
+    read one at a time (local/sqs_attributes.py), so a send does not cost more as queues fill;
+    what moto recomputes per request with the same answer is kept (local/moto_memo.py)."""
+    from dialogue.local import dynamodb_transactions, moto_memo, retention, sqs_attributes
 
     dynamodb_transactions.install()
     retention.install()
+    sqs_attributes.install()
+    moto_memo.install()
 
 
 def _free_port() -> int:
