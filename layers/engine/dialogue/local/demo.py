@@ -81,27 +81,32 @@ def _catalog(activities: list[Path], segments: Path) -> Any:
 def run_simulation(activities: Path, segments: Path, templates: Path, events: Path, start: str,
                    days: int, output: str, parameters: dict[str, str],
                    quiet: bool = False, candidate: Path | None = None,
-                   summary_file: Path | None = None) -> int:
+                   summary_file: Path | None = None, timings_file: Path | None = None) -> int:
     """`dialogue simulate`: the timeline of effects, readable or one JSON object per line, then
     what the shop would hear and what was dead-lettered (`dryrun`)."""
-    from dialogue.local import dryrun
+    from dialogue.local import dryrun, timings
 
+    timings.reset()
     aws, files = _start(activities, segments, templates=templates, parameters=parameters,
                         extra=candidate)
     _catalog(files, segments)
     try:
         with Progress(days, "simulated days", quiet=quiet) as progress:
             simulation = _Watched(aws, SimulatedClock(first_day(start)), progress=progress)
-            simulation.run(load_events(events), first_day(start), days)
+            with timings.timed("simulation"):
+                simulation.run(load_events(events), first_day(start), days)
         for line in simulation.log:
             print(f"note: {line}", file=sys.stderr)
-        rows = effects(aws)
+        with timings.timed("readback"):
+            rows = effects(aws)
         if output == "jsonl":
             for row in rows:
                 print(json.dumps(row, ensure_ascii=False))
         else:
             print(timeline(rows).lstrip("\n"))
         data = dryrun.summary(aws)
+        if timings_file is not None:
+            timings_file.write_text(json.dumps(timings.report(), indent=2))
         if summary_file is not None:
             summary_file.write_text(json.dumps(data, indent=2, ensure_ascii=False))
         if output != "jsonl":

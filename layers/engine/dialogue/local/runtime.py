@@ -18,6 +18,7 @@ from typing import Any
 from dialogue import bootstrap
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
+from dialogue.local import timings
 from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
 from dialogue.local.template import ACCOUNT, REGION, Resolver, load
 from dialogue.settings import BadSetting
@@ -305,7 +306,8 @@ class LocalAws:
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:"
                                                      f"function:{function.logical}")
         self.invocations += 1
-        return getattr(module, attr)(event, context)
+        with timings.timed(f"function {function.logical}"):
+            return getattr(module, attr)(event, context)
 
     def invoke(self, function: stacks.Function, event: dict[str, Any]) -> set[str]:
         """Call the real handler in-process; return the ids of failed records."""

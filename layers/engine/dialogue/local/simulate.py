@@ -25,6 +25,7 @@ from dialogue.engine.schedule import fires
 from dialogue.engine.timers import bucket_end
 from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
+from dialogue.local.timings import timed
 
 
 class SimulatedClock:
@@ -90,7 +91,8 @@ class Simulation:
             wake = waits.pending()[:1]
             # A job held for another time (quiet hours) goes at the release function's first
             # run after it (every 15 minutes), not only at the daily send time.
-            release = self._next_release(released)
+            with timed("release lookups"):
+                release = self._next_release(released)
             candidates = [t for t in (pending[i][0] if i < len(pending) else None, next_daily,
                                       next_send, wake[0] if wake else None, release)
                           if t is not None]
@@ -113,18 +115,23 @@ class Simulation:
                     i += 1
             self.clock.at = at
             if batch:
-                self.aws.put_events(batch)
-                self._settle()
+                with timed("publishing"):
+                    self.aws.put_events(batch)
+                with timed("events delivered"):  # the pipe, on_event and what it started
+                    self._settle()
             if next_daily <= at:
-                self._quietly(partial(self.aws.invoke, daily, {"source": "aws.scheduler"}))
-                self._settle()
+                with timed("daily checks"):
+                    self._quietly(partial(self.aws.invoke, daily, {"source": "aws.scheduler"}))
+                    self._settle()
                 next_daily = next(daily_at)
             if wake and wake[0] <= at:
-                self._quietly(partial(waits.advance_to, at))
-                self._settle()
+                with timed("waits"):
+                    self._quietly(partial(waits.advance_to, at))
+                    self._settle()
             if next_send <= at or (release is not None and release <= at):
-                self._quietly(self.aws.run_schedules)  # the release function, every 15 minutes
-                self._settle()
+                with timed("sends"):  # the release function, every 15 minutes
+                    self._quietly(self.aws.run_schedules)
+                    self._settle()
                 released = at
                 if next_send <= at:
                     next_send = next(send_at)
