@@ -161,13 +161,15 @@ def _owner(traceback: Any) -> str:
     return " ← ".join(names) or "standard library"
 
 
-def run(kind: str, events: int, customers: int, extra: list[str]) -> dict[str, Any]:
-    """The child: a synthetic month of `events` events through `dialogue simulate`."""
+def run(kind: str, events: int, customers: int, extra: list[str],
+        days: int = 30) -> dict[str, Any]:
+    """The child: a synthetic shop's `days` days of `events` events through `dialogue
+    simulate`."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         path = shop_month.write(out / "events.jsonl",
-                                shop_month.ShopMonth(customers).events(events))
-        args = simulator.simulate_args(path, out)[4:]  # after `python -m dialogue.local.cli`
+                                shop_month.ShopMonth(customers).events(events, days=days))
+        args = simulator.simulate_args(path, out, days)[3:]  # after `python -m dialogue.local.cli`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(simulator.ROOT / "layers" / "engine"), str(Path(__file__).parent),
              os.environ.get("PYTHONPATH", "")])}
@@ -207,12 +209,13 @@ def main() -> None:
     parser.add_argument("--trace-from", type=int, default=100)
     parser.add_argument("--trace-to", type=int, default=300)
     parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
     if args.kind == "cpu":
-        report_cpu(run("cpu", args.events, args.customers, []), args.events)
+        report_cpu(run("cpu", args.events, args.customers, [], args.days), args.events)
     else:
         report_memory(run("memory", args.events, args.customers,
-                          [str(args.trace_from), str(args.trace_to), str(args.frames)]))
+                          [str(args.trace_from), str(args.trace_to), str(args.frames)], args.days))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -65,6 +66,10 @@ class Simulation:
     aws: LocalAws
     clock: SimulatedClock
     log: list[str] = field(default_factory=list)
+    # The outcome events the shop's own consumer took off the outcome tap, by detail-type, and
+    # the first one (an example for the demo): read each simulated day, so the tap holds a day.
+    outcomes: Counter[str] = field(default_factory=Counter)
+    first_outcome: dict[str, Any] | None = None
 
     def run(self, events: list[dict[str, Any]], start: datetime, days: int) -> None:
         from dialogue.local.stepfunctions import SimulatedWaits
@@ -124,6 +129,7 @@ class Simulation:
                     self._quietly(partial(self.aws.invoke, daily, {"source": "aws.scheduler"}))
                     self._settle()
                 next_daily = next(daily_at)
+                self.read_outcomes()
             if wake and wake[0] <= at:
                 with timed("waits"):
                     self._quietly(partial(waits.advance_to, at))
@@ -136,6 +142,18 @@ class Simulation:
                 if next_send <= at:
                     next_send = next(send_at)
         self.clock.at = end
+        self.read_outcomes()
+
+    def read_outcomes(self) -> None:
+        """Take the outcome tap's messages as the shop's consumer would, keeping their count.
+        On AWS a queue keeps a message at most its MessageRetentionPeriod (4 days by default,
+        14 at most: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/
+        API_SetQueueAttributes.html), and moto never drops one: left unread over a simulated
+        month, the tap would hold every outcome in memory."""
+        taken = readback.outcome_events(self.aws)
+        if taken and self.first_outcome is None:
+            self.first_outcome = taken[0]
+        self.outcomes.update(o["detail-type"] for o in taken)
 
     def _next_release(self, after: datetime) -> datetime | None:
         """The release function's first run (on the quarter hour) after the earliest release
