@@ -221,18 +221,18 @@ def section_local(customers: int) -> None:
     local_rate.report(local_rate.measure(customers=customers))
 
 
-def section_simulator(ladder: str, customers: int, profile_events: int,
+def section_simulator(ladder: str, customers: int, days: int, profile_events: int,
                       results: dict[str, bool]) -> None:
     print(f"9. Dry runs at scale: `dialogue simulate` on a synthetic shop, {customers:,} customers,"
-          " 30 days, one process per rung")
-    rungs = simulator.measure(tuple(int(n) for n in ladder.split(",")), customers)
-    results["dry run: the month in <= 6 min, <= 2 GB"] = simulator.report(rungs)
+          f" {days} simulated days per rung, one process per rung")
+    rungs = simulator.measure(tuple(int(n) for n in ladder.split(",")), customers, days)
+    results["dry run: the month in <= 6 min, <= 2 GB"] = simulator.report(rungs, days=days)
     if profile_events:
-        simulator_profile.report_cpu(simulator_profile.run("cpu", profile_events, customers, []),
-                                     profile_events)
-        first, second = profile_events // 3, profile_events
+        simulator_profile.report_cpu(simulator_profile.run(
+            "cpu", profile_events, customers, [], days), profile_events)
+        first, second = profile_events // 4, profile_events
         simulator_profile.report_memory(simulator_profile.run(
-            "memory", profile_events, customers, [str(first), str(second), "12"]))
+            "memory", profile_events, customers, [str(first), str(second), "12"], days))
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -258,10 +258,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="customers in the tables for the local runtime's rate (8)")
     parser.add_argument("--sim-events", default=",".join(map(str, simulator.LADDER)),
                         help="events per rung of the dry-run ladder (9), comma-separated; the "
-                        "issue's month: --sim-events 25000,50000,100000 (hours)")
+                        "issue's month: --sim-events 25000,50000,100000 --sim-days 30 (hours)")
     parser.add_argument("--sim-customers", type=int, default=simulator.CUSTOMERS,
                         help="customers of the synthetic shop (9)")
-    parser.add_argument("--sim-profile-events", type=int, default=300,
+    parser.add_argument("--sim-days", type=int, default=simulator.DAYS,
+                        help="simulated days per rung (9; the month's density: 100000 events "
+                        "over 30 days)")
+    parser.add_argument("--sim-profile-events", type=int, default=500,
                         help="events of the profiled and traced dry runs (9; 0: skip them)")
     parser.add_argument("--sim-only", action="store_true", help="run section 9 alone")
     parser.add_argument("--profile", action="store_true",
@@ -275,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sim_only:
         sections_1_to_8(args, results)
         print()
-    section_simulator(args.sim_events, args.sim_customers, args.sim_profile_events, results)
+    section_simulator(args.sim_events, args.sim_customers, args.sim_days,
+                      args.sim_profile_events, results)
     met = sum(results.values())
     print(f"\ngoals met: {met} of {len(results)}"
           + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))
