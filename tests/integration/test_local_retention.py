@@ -157,3 +157,27 @@ def _event(kind: str, who: str, at: datetime, detail: dict[str, Any]) -> dict[st
     return {"version": "0", "id": str(uuid.uuid4()), "source": "shop", "detail-type": kind,
             "time": when, "detail": {"event_id": str(uuid.uuid4()), "customer_id": who,
                                      "occurred_at": when, **detail}}
+
+
+def test_the_simulators_release_lookup_reads_the_scheduled_jobs_not_the_table(
+        aws: LocalAws) -> None:
+    """Before each step the simulator asks when the next parked message is due: a scan of the
+    sparse release index, whose cost follows the scheduled jobs, not the table's rows (which
+    grow with every event of a month)."""
+    from dialogue.local import readback
+
+    orders(aws, customers=2, each=1)  # sent e-mails: job rows, none scheduled
+    ddb, scanned = aws.client("dynamodb"), []
+    scan = ddb.scan
+
+    def counting(**kwargs: Any) -> Any:
+        page = scan(**kwargs)
+        scanned.append(page["ScannedCount"])
+        return page
+
+    ddb.scan = counting
+    try:
+        jobs = readback.scheduled_jobs(aws)
+    finally:
+        del ddb.scan
+    assert sum(scanned) == len(jobs)  # only the index's items were read
