@@ -85,16 +85,26 @@ def run_rung(events: int, customers: int = CUSTOMERS, days: int = DAYS,
 
 def measure(ladder: tuple[int, ...] = LADDER, customers: int = CUSTOMERS,
             days: int = DAYS) -> list[Rung]:
-    return [run_rung(n, customers, days) for n in ladder]
+    """The rungs, each printed as soon as it is measured (a long ladder shows its progress)."""
+    rungs = []
+    for n in ladder:
+        rungs.append(run_rung(n, customers, days))
+        print_rung(rungs[-1])
+    return rungs
+
+
+def print_rung(r: Rung) -> None:
+    ok = "" if r.status == 0 else f"   EXIT {r.status}"
+    print(f"   {r.events:>7,} events ({r.customers:,} customers): {r.events / r.wall:6.2f} "
+          f"events/s ({r.wall:.0f} s wall), {r.cpu_ms:5.0f} ms CPU per event "
+          f"({r.cpu:.0f} s), peak RSS {r.rss_mb:5.0f} MB, {r.rows:,} rows{ok}", flush=True)
+    if r.timings:
+        print("     " + json.dumps(r.timings, separators=(",", ":")), flush=True)
 
 
 def report(rungs: list[Rung], month: int = MONTH, days: int = DAYS) -> bool:
-    """Print the rungs; True when the month's projection meets the goal."""
-    for r in rungs:
-        ok = "" if r.status == 0 else f"   EXIT {r.status}"
-        print(f"   {r.events:>7,} events ({r.customers:,} customers): {r.events / r.wall:6.2f} "
-              f"events/s ({r.wall:.0f} s wall), {r.cpu_ms:5.0f} ms CPU per event "
-              f"({r.cpu:.0f} s), peak RSS {r.rss_mb:5.0f} MB, {r.rows:,} rows{ok}")
+    """Print the rungs' phases, growth and projection; True when the month's projection meets
+    the goal."""
     last = rungs[-1]
     total = last.timings.get("simulation", {}).get("cpu", 0.0) + _cpu(last, "readback")
     print(f"   phases of the {last.events:,}-event rung, CPU s (wall s), nested functions below:")
