@@ -14,6 +14,10 @@
    5 M-member segment writes, read units per customer per daily run.
 8. The local runtime (embedded AWS): events per second at 10,000 customers, and against
    moto's own transaction rollback.
+9. Dry runs at scale (issue 16): `dialogue simulate` on a synthetic shop of 10,000 customers over
+   30 days at several event counts, one process each: events per second, peak RSS, the phases,
+   RSS growth per 1,000 events, the month's projection; a CPU profile by package, the memory
+   holders.
 
 It reports and never asserts: a missed goal is printed as missed, with where the time goes.
 See docs/performance.md for what each figure means.
@@ -37,6 +41,8 @@ import engine_cpu
 import imports
 import local_rate
 import segments
+import simulator
+import simulator_profile
 import timers
 
 GOAL_CALLS = 2.0  # AWS calls per event, on average
@@ -222,6 +228,20 @@ def section_local(customers: int) -> None:
     local_rate.report(local_rate.measure(customers=customers))
 
 
+def section_simulator(ladder: str, customers: int, days: int, profile_events: int,
+                      results: dict[str, bool]) -> None:
+    print(f"9. Dry runs at scale: `dialogue simulate` on a synthetic shop, {customers:,} customers,"
+          f" {days} simulated days per rung, one process per rung")
+    rungs = simulator.measure(tuple(int(n) for n in ladder.split(",")), customers, days)
+    results["dry run: the month in <= 6 min, <= 2 GB"] = simulator.report(rungs, days=days)
+    if profile_events:
+        simulator_profile.report_cpu(simulator_profile.run(
+            "cpu", profile_events, customers, [], days), profile_events)
+        first, second = profile_events // 4, profile_events
+        simulator_profile.report_memory(simulator_profile.run(
+            "memory", profile_events, customers, [str(first), str(second), "12"], days))
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + ln for ln in text.splitlines())
 
@@ -243,6 +263,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="members of the large segment whose keys are counted (7)")
     parser.add_argument("--local-customers", type=int, default=local_rate.CUSTOMERS,
                         help="customers in the tables for the local runtime's rate (8)")
+    parser.add_argument("--sim-events", default=",".join(map(str, simulator.LADDER)),
+                        help="events per rung of the dry-run ladder (9), comma-separated; the "
+                        "issue's month: --sim-events 25000,50000,100000 --sim-days 30 (hours)")
+    parser.add_argument("--sim-customers", type=int, default=simulator.CUSTOMERS,
+                        help="customers of the synthetic shop (9)")
+    parser.add_argument("--sim-days", type=int, default=simulator.DAYS,
+                        help="simulated days per rung (9; the month's density: 100000 events "
+                        "over 30 days)")
+    parser.add_argument("--sim-profile-events", type=int, default=500,
+                        help="events of the profiled and traced dry runs (9; 0: skip them)")
+    parser.add_argument("--sim-only", action="store_true", help="run section 9 alone")
     parser.add_argument("--profile", action="store_true",
                         help="print the profiles even when the goals are met")
     args = parser.parse_args(argv)
@@ -251,6 +282,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.python_version()}, {os.cpu_count()} cores, {platform.machine()} "
           f"{platform.system()}\n")
     results: dict[str, bool] = {}
+    if not args.sim_only:
+        sections_1_to_8(args, results)
+        print()
+    section_simulator(args.sim_events, args.sim_customers, args.sim_days,
+                      args.sim_profile_events, results)
+    met = sum(results.values())
+    print(f"\ngoals met: {met} of {len(results)}"
+          + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))
+    print(f"({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+def sections_1_to_8(args: argparse.Namespace, results: dict[str, bool]) -> None:
     section_calls(args.events, args.catalog_cache_seconds, results)
     print()
     section_engine(results, args.profile)
@@ -268,11 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     section_segments(base, day, args.members, results)
     print()
     section_local(args.local_customers)
-    met = sum(results.values())
-    print(f"\ngoals met: {met} of {len(results)}"
-          + "".join(f"\n  missed: {name}" for name, ok in results.items() if not ok))
-    print(f"({time.monotonic() - started:.0f} s)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -53,15 +53,19 @@ def command(tmp: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Both outputs, the two commands run side by side (each starts its own embedded AWS)."""
+    """Both outputs, the two commands run side by side (each starts its own embedded AWS); the
+    jsonl run also writes where its time went (`--timings`)."""
+    timings = tmp_path_factory.mktemp("timings") / "timings.json"
     runs = {kind: subprocess.Popen(command(tmp_path_factory.mktemp(kind), *extra), cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for kind, extra in (("jsonl", ("--output", "jsonl")), ("timeline", ()))}
+            for kind, extra in (("jsonl", ("--output", "jsonl", "--timings", str(timings))),
+                                ("timeline", ()))}
     out = {}
     for kind, run in runs.items():
         stdout, stderr = run.communicate(timeout=180)
         assert run.returncode == 0, stderr[-3000:]
         out[kind] = stdout
+    out["timings"] = timings.read_text()
     return out
 
 
@@ -125,3 +129,19 @@ def test_every_jsonl_row_follows_the_documented_schema(jsonl: list[dict[str, obj
     assert jsonl, "no rows"
     for row in jsonl:
         assert [e.message for e in validator.iter_errors(row)] == [], row
+
+
+def test_timings_say_where_the_run_went_by_phase_and_function(outputs: dict[str, str]):
+    """`--timings`: the phases a marketer's run went through (the registration published and
+    delivered, two daily checks, the day's wait, the send times) and the functions they ran,
+    each with its seconds; the phases fit inside the whole simulation."""
+    timings = json.loads(outputs["timings"])
+    for phase in ("publishing", "events delivered", "daily checks", "waits", "sends",
+                  "simulation", "readback"):
+        assert timings[phase]["calls"] >= 1 and timings[phase]["wall"] > 0, phase
+    assert timings["daily checks"]["calls"] == 2  # two simulated days
+    assert timings["function OnEventFunction"]["calls"] >= 1
+    assert timings["function SendMessageFunction"]["calls"] >= 2  # the e-mail and the SMS
+    phases = sum(timings[p]["wall"] for p in ("publishing", "events delivered", "daily checks",
+                                              "waits", "sends", "release lookups"))
+    assert phases <= timings["simulation"]["wall"] + 0.01

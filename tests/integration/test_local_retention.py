@@ -123,3 +123,61 @@ def test_trim_keeps_the_numbers_of_the_records_it_keeps() -> None:
     assert retention.trim(shard, 50) == 0  # already released
     assert retention.trim(shard, 999) == 2 and shard.items == []
     assert shard.starting_sequence_number == 104  # the next record is numbered 104, as before
+
+
+def test_a_simulation_reads_the_outcome_tap_as_it_goes_and_counts_every_outcome(
+        aws: LocalAws) -> None:
+    """The shop's consumer of the outcome tap reads it every simulated day (SQS keeps a message
+    4 days by default, moto for ever): the tap does not hold a month of outcomes, and the dry
+    run's summary still counts each one."""
+    from dialogue.local import dryrun, readback
+    from dialogue.local.simulate import Simulation
+
+    readback.outcome_events(aws)  # what earlier tests left on the tap
+    start, who = datetime(2026, 12, 7, tzinfo=UTC), f"s{uuid.uuid4().hex[:8]}"
+    events = [_event("CustomerRegistered", who, start.replace(hour=8), {
+        "profile": {"email": f"{who}@example.com"}, "consent": {"email": True}})]
+    events += [_event("OrderPlaced", who, start.replace(day=7 + day, hour=10), {
+        "order_id": f"{who}-{day}", "total": "40",
+        "lines": [{"product_id": "p1", "unit_price": "40", "categories": ["Ski"]}]})
+        for day in range(3)]
+    simulation = Simulation(aws, SimulatedClock(start))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            simulation.run(events, start, 3)
+    finally:
+        bootstrap.use_clock(SimulatedClock(NOW))
+    assert simulation.outcomes["MessageSent"] == 3  # one thank-you a day, each counted
+    assert readback.outcome_events(aws) == []  # and released: nothing left on the tap
+    assert dryrun.summary(aws, simulation.outcomes)["outcome_events"]["MessageSent"] == 3
+
+
+def _event(kind: str, who: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+    when = at.isoformat().replace("+00:00", "Z")
+    return {"version": "0", "id": str(uuid.uuid4()), "source": "shop", "detail-type": kind,
+            "time": when, "detail": {"event_id": str(uuid.uuid4()), "customer_id": who,
+                                     "occurred_at": when, **detail}}
+
+
+def test_the_simulators_release_lookup_reads_the_scheduled_jobs_not_the_table(
+        aws: LocalAws) -> None:
+    """Before each step the simulator asks when the next parked message is due: a scan of the
+    sparse release index, whose cost follows the scheduled jobs, not the table's rows (which
+    grow with every event of a month)."""
+    from dialogue.local import readback
+
+    orders(aws, customers=2, each=1)  # sent e-mails: job rows, none scheduled
+    ddb, scanned = aws.client("dynamodb"), []
+    scan = ddb.scan
+
+    def counting(**kwargs: Any) -> Any:
+        page = scan(**kwargs)
+        scanned.append(page["ScannedCount"])
+        return page
+
+    ddb.scan = counting
+    try:
+        jobs = readback.scheduled_jobs(aws)
+    finally:
+        del ddb.scan
+    assert sum(scanned) == len(jobs)  # only the index's items were read

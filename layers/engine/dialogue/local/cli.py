@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                    "who would enter, what they would receive and when (nothing is sent)")
     p.add_argument("--summary", type=Path, help="also write the outcome events, dead letters "
                    "and counters as JSON to this file")
+    p.add_argument("--timings", type=Path, help="also write where the run's time went (seconds "
+                   "per phase and per function, wall and CPU) as JSON to this file")
 
     p = sub.add_parser("publish", help="validate a folder, then upload it to the catalog bucket")
     p.add_argument("folder", type=Path, help="a folder with activities/, segments/, templates/")
@@ -160,7 +162,8 @@ def _run(args: argparse.Namespace) -> int:
             params = inputs.parameters(args.param, set(load(TEMPLATE).get("Parameters", {})))
             return run_simulation(args.activities, args.segments, args.templates, args.events,
                                   start, days, args.output, params, quiet=args.quiet,
-                                  candidate=args.activity, summary_file=args.summary)
+                                  candidate=args.activity, summary_file=args.summary,
+                                  timings_file=args.timings)
         case "publish":
             from dialogue.local.publish import publish
 

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -81,27 +81,32 @@ def _catalog(activities: list[Path], segments: Path) -> Any:
 def run_simulation(activities: Path, segments: Path, templates: Path, events: Path, start: str,
                    days: int, output: str, parameters: dict[str, str],
                    quiet: bool = False, candidate: Path | None = None,
-                   summary_file: Path | None = None) -> int:
+                   summary_file: Path | None = None, timings_file: Path | None = None) -> int:
     """`dialogue simulate`: the timeline of effects, readable or one JSON object per line, then
     what the shop would hear and what was dead-lettered (`dryrun`)."""
-    from dialogue.local import dryrun
+    from dialogue.local import dryrun, timings
 
+    timings.reset()
     aws, files = _start(activities, segments, templates=templates, parameters=parameters,
                         extra=candidate)
     _catalog(files, segments)
     try:
         with Progress(days, "simulated days", quiet=quiet) as progress:
             simulation = _Watched(aws, SimulatedClock(first_day(start)), progress=progress)
-            simulation.run(load_events(events), first_day(start), days)
+            with timings.timed("simulation"):
+                simulation.run(load_events(events), first_day(start), days)
         for line in simulation.log:
             print(f"note: {line}", file=sys.stderr)
-        rows = effects(aws)
+        with timings.timed("readback"):
+            rows = effects(aws)
         if output == "jsonl":
             for row in rows:
                 print(json.dumps(row, ensure_ascii=False))
         else:
             print(timeline(rows).lstrip("\n"))
-        data = dryrun.summary(aws)
+        data = dryrun.summary(aws, simulation.outcomes)
+        if timings_file is not None:
+            timings_file.write_text(json.dumps(timings.report(), indent=2))
         if summary_file is not None:
             summary_file.write_text(json.dumps(data, indent=2, ensure_ascii=False))
         if output != "jsonl":
@@ -133,7 +138,8 @@ def run_demo(activities: Path, segments: Path, events: Path, days: int = 31,
         print("\nTIMELINE (UTC): what the activities did, as the tables record it")
         print(timeline(effects(aws)))
         print()
-        _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()})
+        _report(aws, catalog.activities, {s.id: s.name for s in catalog.segments.values()},
+                simulation)
         last_day = (first_day(start) + timedelta(days=days - 1)).date()
         write_report(aws, catalog, last_day, report, quiet)
         print(f"\nREPORT: {report.resolve()} (open it in a browser)")
@@ -143,7 +149,8 @@ def run_demo(activities: Path, segments: Path, events: Path, days: int = 31,
     return 0
 
 
-def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[str, str]) -> None:
+def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[str, str],
+            simulation: Simulation) -> None:
     states = readback.customers(aws)
     messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for job in readback.message_jobs(aws):
@@ -192,12 +199,12 @@ def _report(aws: LocalAws, activities: dict[str, Activity], segment_names: dict[
         raw = emails[0].raw_data if hasattr(emails[0], "raw_data") else str(emails[0])
         for line in raw.splitlines()[:24]:
             print(f"    | {line[:96]}")
-    outcomes = readback.outcome_events(aws)
-    kinds = Counter(o["detail-type"] for o in outcomes)
+    simulation.read_outcomes()  # what the shop's consumer took off the tap, then the rest
+    kinds, first = simulation.outcomes, simulation.first_outcome
     print("OUTCOME EVENTS on the bus for the shop: "
           + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"))
-    if outcomes:
-        print(f"  e.g. {outcomes[0]['detail-type']}: {json.dumps(outcomes[0]['detail'])[:150]}")
+    if first:
+        print(f"  e.g. {first['detail-type']}: {json.dumps(first['detail'])[:150]}")
     groups = aws.message_groups
     print(f"ORDERING: {sum(groups.values())} events in {len(groups)} FIFO message groups "
           f"(c#customer, g#guest), each group in order, the groups in parallel")

@@ -17,11 +17,13 @@ from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
 
 
-def summary(aws: LocalAws) -> dict[str, Any]:
-    """Read once, at the end of the run (the outcome tap and the dead-letter queue are drained)."""
-    outcomes = readback.outcome_events(aws)
+def summary(aws: LocalAws, taken: Counter[str] | None = None) -> dict[str, Any]:
+    """Read once, at the end of the run (the outcome tap and the dead-letter queue are drained);
+    `taken`: the outcome events the simulation already took off the tap, by detail-type."""
+    outcomes = Counter(o["detail-type"] for o in readback.outcome_events(aws))
+    outcomes.update(taken or {})
     return {
-        "outcome_events": dict(sorted(Counter(o["detail-type"] for o in outcomes).items())),
+        "outcome_events": dict(sorted(outcomes.items())),
         "dead_lettered": [{"detail_type": body.get("detail-type"),
                            "event_id": body.get("detail", {}).get("event_id"), "reason": why}
                           for body, why in readback.rejected_events(aws)],

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.local import stack as stacks
 from dialogue.local.template import ACCOUNT, REGION
+from dialogue.local.timings import timed
 
 if TYPE_CHECKING:
     from dialogue.local.runtime import LocalAws
@@ -38,7 +39,9 @@ class Relays:
                    for f in self.aws.s.functions if f.stream and f.stream.stream_arn == stream_arn]
         batches: dict[str, list[dict[str, Any]]] = {f.logical: [] for f, _ in readers}
         moved = 0
-        for record in self._new_records(stream_arn):
+        with timed("stream reads"):
+            new = self._new_records(stream_arn)
+        for record in new:
             for pipe, patterns in pipes:
                 if not patterns or any(p.matches_event(record) for p in patterns):
                     self._deliver(pipe, record)
@@ -139,9 +142,10 @@ class Relays:
         from moto.events.models import EventPattern
 
         sqs, patterns = self.aws.client("sqs"), [EventPattern.load(x) for x in pipe.patterns]
-        messages = sqs.receive_message(
-            QueueUrl=pipe.source_url, MaxNumberOfMessages=min(pipe.batch_size, 10),
-            MessageSystemAttributeNames=["All"]).get("Messages", [])
+        with timed("pipe receives"):
+            messages = sqs.receive_message(
+                QueueUrl=pipe.source_url, MaxNumberOfMessages=min(pipe.batch_size, 10),
+                MessageSystemAttributeNames=["All"]).get("Messages", [])
         for m in messages:
             record: Any = {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
                       "body": m["Body"], "attributes": m.get("Attributes", {}),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue import bootstrap
-from dialogue.local import iam, inprocess, sam
+from dialogue.local import iam, inprocess, sam, timings
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
 from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
@@ -315,7 +315,7 @@ class LocalAws:
                                                      f"function:{function.logical}",
                                 timeout_ms=function.timeout * 1000)
         self.invocations += 1
-        with iam.running(function.logical):  # the AWS calls it makes are its role's (iam.py)
+        with iam.running(function.logical), timings.timed(f"function {function.logical}"):
             return getattr(module, attr)(event, context)
 
     def invoke(self, function: stacks.Function, event: dict[str, Any]) -> set[str]:

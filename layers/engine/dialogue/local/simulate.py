@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +26,7 @@ from dialogue.engine.schedule import fires
 from dialogue.engine.timers import bucket_end
 from dialogue.local import readback
 from dialogue.local.runtime import LocalAws
+from dialogue.local.timings import timed
 
 
 class SimulatedClock:
@@ -64,6 +66,10 @@ class Simulation:
     aws: LocalAws
     clock: SimulatedClock
     log: list[str] = field(default_factory=list)
+    # The outcome events the shop's own consumer took off the outcome tap, by detail-type, and
+    # the first one (an example for the demo): read each simulated day, so the tap holds a day.
+    outcomes: Counter[str] = field(default_factory=Counter)
+    first_outcome: dict[str, Any] | None = None
 
     def run(self, events: list[dict[str, Any]], start: datetime, days: int) -> None:
         from dialogue.local.stepfunctions import SimulatedWaits
@@ -90,7 +96,8 @@ class Simulation:
             wake = waits.pending()[:1]
             # A job held for another time (quiet hours) goes at the release function's first
             # run after it (every 15 minutes), not only at the daily send time.
-            release = self._next_release(released)
+            with timed("release lookups"):
+                release = self._next_release(released)
             candidates = [t for t in (pending[i][0] if i < len(pending) else None, next_daily,
                                       next_send, wake[0] if wake else None, release)
                           if t is not None]
@@ -113,22 +120,40 @@ class Simulation:
                     i += 1
             self.clock.at = at
             if batch:
-                self.aws.put_events(batch)
-                self._settle()
+                with timed("publishing"):
+                    self.aws.put_events(batch)
+                with timed("events delivered"):  # the pipe, on_event and what it started
+                    self._settle()
             if next_daily <= at:
-                self._quietly(partial(self.aws.invoke, daily, {"source": "aws.scheduler"}))
-                self._settle()
+                with timed("daily checks"):
+                    self._quietly(partial(self.aws.invoke, daily, {"source": "aws.scheduler"}))
+                    self._settle()
                 next_daily = next(daily_at)
+                self.read_outcomes()
             if wake and wake[0] <= at:
-                self._quietly(partial(waits.advance_to, at))
-                self._settle()
+                with timed("waits"):
+                    self._quietly(partial(waits.advance_to, at))
+                    self._settle()
             if next_send <= at or (release is not None and release <= at):
-                self._quietly(self.aws.run_schedules)  # the release function, every 15 minutes
-                self._settle()
+                with timed("sends"):  # the release function, every 15 minutes
+                    self._quietly(self.aws.run_schedules)
+                    self._settle()
                 released = at
                 if next_send <= at:
                     next_send = next(send_at)
         self.clock.at = end
+        self.read_outcomes()
+
+    def read_outcomes(self) -> None:
+        """Take the outcome tap's messages as the shop's consumer would, keeping their count.
+        On AWS a queue keeps a message at most its MessageRetentionPeriod (4 days by default,
+        14 at most: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/
+        API_SetQueueAttributes.html), and moto never drops one: left unread over a simulated
+        month, the tap would hold every outcome in memory."""
+        taken = readback.outcome_events(self.aws)
+        if taken and self.first_outcome is None:
+            self.first_outcome = taken[0]
+        self.outcomes.update(o["detail-type"] for o in taken)
 
     def _next_release(self, after: datetime) -> datetime | None:
         """The release function's first run (on the quarter hour) after the earliest release
