@@ -136,7 +136,7 @@ def test_a_guest_added_to_x_on_p_who_logs_in_as_c_brings_x_to_c_once(world: Worl
     assert subjects(world.mails(), "c") == ["welcome"]
     assert subjects(world.mails(), "b") == []
     outcomes = sorted((o["detail-type"], o["detail"]["customer"])
-                      for o in readback.outcome_events(world.aws)
+                      for o in world.outcomes
                       if o["detail-type"] in ("SegmentEntered", "SegmentLeft"))
     assert outcomes == [("SegmentEntered", "customer:c"), ("SegmentEntered", f"guest:{P}"),
                         ("SegmentLeft", f"guest:{P}")]

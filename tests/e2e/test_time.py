@@ -120,6 +120,7 @@ class World:
     def __init__(self, aws: LocalAws, tmp: Path):
         self.aws, self.tmp = aws, tmp
         self.clock = SimulatedClock(datetime(2027, 1, 4, tzinfo=UTC))
+        self.outcomes: list[dict[str, Any]] = []  # what the shop's consumer took off the tap
 
     def load(self, activities: list[str | dict[str, Any]],
              segments: tuple[str, ...] | list[str] = ()) -> None:
@@ -148,7 +149,7 @@ class World:
 
     def run(self, events: list[dict[str, Any]], start: datetime, days: int) -> None:
         """Events, daily checks, send times and wake-ups from `start` for `days` days."""
-        Simulation(self.aws, self.clock).run(events, start, days)
+        Simulation(self.aws, self.clock, kept_outcomes=self.outcomes).run(events, start, days)
 
     # manual steps, for what happens between the simulation's stops
     def at(self, when: datetime) -> None:

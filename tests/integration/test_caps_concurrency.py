@@ -53,7 +53,7 @@ def test_two_concurrent_decisions_never_both_pass_a_cap_of_1(db: Any) -> None:
     [capped] = [e for e in again.effects if isinstance(e, MessageQueued)]
     assert (capped.capped, capped.not_before) == ("1 per 1 days", None)  # to be suppressed
     assert [e.element_id for e in again.effects if isinstance(e, ElementReached)
-            and e.element_id.startswith("@")] == ["@capped:1 per 1 days"]
+            and e.element_id.startswith("@")] == ["@capped:1 per 1 days", "@exit:completed"]
     store.commit(again.state, again.effects)
     assert jobs(db) == ["a", "b"]  # b's row only says why it was not sent
     assert store.load("customer:c1").sends == {"email": [int(NOW.timestamp())]}

@@ -105,7 +105,7 @@ def test_a_guests_held_message_is_counted_for_the_statistics():
     search = event("SearchPerformed", query="boots", customer_id=None, personalization_id="p1")
     decision = decide(CustomerState(subject="guest:p1"), search, Catalog([act]), NOW)
 
-    assert hold(decision) == (1, 0)
+    assert hold(decision) == {"GuestMessagesHeld": 1}
     assert [e.element_id for e in decision.effects if isinstance(e, ElementReached)
             and e.element_id.startswith("@held")] == [controls.GUEST_HELD]
 

@@ -89,9 +89,11 @@ class CallRecorder:
         self._handler = ("before-parameter-build", self._record)
 
     def __enter__(self) -> CallRecorder:
+        import boto3
         from botocore import handlers
 
-        handlers.BUILTIN_HANDLERS.append(self._handler)  # every session made from now on
+        handlers.BUILTIN_HANDLERS.append(self._handler)  # every session made from now on,
+        boto3.DEFAULT_SESSION = None  # boto3.client()'s default one too
         return self
 
     def __exit__(self, *exc: object) -> None:

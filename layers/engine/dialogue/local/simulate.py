@@ -70,6 +70,7 @@ class Simulation:
     # the first one (an example for the demo): read each simulated day, so the tap holds a day.
     outcomes: Counter[str] = field(default_factory=Counter)
     first_outcome: dict[str, Any] | None = None
+    kept_outcomes: list[dict[str, Any]] | None = None  # every outcome, when a test wants them
 
     def run(self, events: list[dict[str, Any]], start: datetime, days: int) -> None:
         from dialogue.local.stepfunctions import SimulatedWaits
@@ -154,6 +155,8 @@ class Simulation:
         if taken and self.first_outcome is None:
             self.first_outcome = taken[0]
         self.outcomes.update(o["detail-type"] for o in taken)
+        if self.kept_outcomes is not None:
+            self.kept_outcomes.extend(taken)
 
     def _next_release(self, after: datetime) -> datetime | None:
         """The release function's first run (on the quarter hour) after the earliest release
