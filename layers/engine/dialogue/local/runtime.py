@@ -212,7 +212,8 @@ class LocalAws:
 
     def step(self) -> int:
         """One round of deliveries: each consumed queue polled once (one batch), each pipe and
-        stream relayed. Returns how many messages or records moved."""
+        stream relayed; a queue or stream with nothing to move is skipped without a call
+        (local/idle.py). Returns how many messages or records moved."""
         moved = sum(self._poll(f) for f in self.s.functions if f.queue_url)
         return moved + self.pump_pipes() + self.relay_streams()
 
