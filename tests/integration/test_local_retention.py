@@ -181,3 +181,51 @@ def test_the_simulators_release_lookup_reads_the_scheduled_jobs_not_the_table(
     finally:
         del ddb.scan
     assert sum(scanned) == len(jobs)  # only the index's items were read
+
+
+def test_an_idle_round_makes_no_aws_call_and_the_next_write_is_delivered(aws: LocalAws) -> None:
+    """A delivery round asks moto's backends in-process whether a queue has a receivable
+    message or a stream a record after the relay's last (local/idle.py): once everything is
+    delivered, a round receives from no queue and reads no stream; a new write is still read
+    and delivered in the next round, and the records read are still released."""
+    orders(aws, customers=1, each=1)
+    calls: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        calls.append(event_name)
+
+    clients = [aws.client("sqs"), aws.client("dynamodbstreams")]
+    for client in clients:
+        client.meta.events.register("before-call", record)
+    try:
+        assert aws.step() == 0
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call", record)
+    assert calls == []  # no ReceiveMessage; no DescribeStream, GetShardIterator, GetRecords
+    before = retained(aws)["e-mails"]
+    orders(aws, customers=1, each=1)
+    assert retained(aws)["e-mails"] - before == 1
+    assert retained(aws)["stream records"] == 0
+
+
+def test_a_queue_is_skipped_only_when_a_receive_would_return_nothing(aws: LocalAws) -> None:
+    """Delayed and in-flight messages are not receivable (SQS's delay queues and visibility
+    timeout); a visible one is, and so is an in-flight one made visible again."""
+    from dialogue.local import idle
+
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName=f"idle-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    assert not idle.queue_has_receivable(url)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    assert not idle.queue_has_receivable(url)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    assert idle.queue_has_receivable(url)
+    handle = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0][
+        "ReceiptHandle"]
+    assert not idle.queue_has_receivable(url)  # in flight
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    assert idle.queue_has_receivable(url)
+    assert idle.queue_has_receivable("http://elsewhere.example/1/not-a-moto-queue")  # maybe
+

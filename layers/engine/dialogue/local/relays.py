@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dialogue.local import idle
 from dialogue.local import stack as stacks
 from dialogue.local.template import ACCOUNT, REGION
 from dialogue.local.timings import timed
@@ -33,6 +34,8 @@ class Relays:
         rolls a cancelled transaction back, so an iterator kept across calls would go stale."""
         from moto.events.models import EventPattern
 
+        if not idle.stream_has_new(stream_arn, self._positions.setdefault(stream_arn, {})):
+            return 0  # nothing written since the last read: no call (local/idle.py)
         pipes = [(p, [EventPattern.load(x) for x in p.patterns])
                  for p in self.aws.s.pipes if p.stream_arn == stream_arn]
         readers = [(f, [EventPattern.load(x) for x in f.stream.patterns])
@@ -141,6 +144,8 @@ class Relays:
         stays on the source queue: retried, then moved to its DLQ by the redrive policy."""
         from moto.events.models import EventPattern
 
+        if not idle.queue_has_receivable(pipe.source_url):
+            return 0  # a receive would return nothing: no call (local/idle.py)
         sqs, patterns = self.aws.client("sqs"), [EventPattern.load(x) for x in pipe.patterns]
         with timed("pipe receives"):
             messages = sqs.receive_message(

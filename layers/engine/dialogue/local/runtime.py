@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue import bootstrap
-from dialogue.local import iam, inprocess, sam, timings
+from dialogue.local import iam, idle, inprocess, sam, timings
 from dialogue.local import stack as stacks
 from dialogue.local import stepfunctions as sfn
 from dialogue.local.relays import Relays, rule_input_as_aws_sends_it
@@ -212,7 +212,8 @@ class LocalAws:
 
     def step(self) -> int:
         """One round of deliveries: each consumed queue polled once (one batch), each pipe and
-        stream relayed. Returns how many messages or records moved."""
+        stream relayed; a queue or stream with nothing to move is skipped without a call
+        (local/idle.py). Returns how many messages or records moved."""
         moved = sum(self._poll(f) for f in self.s.functions if f.queue_url)
         return moved + self.pump_pipes() + self.relay_streams()
 
@@ -249,6 +250,8 @@ class LocalAws:
         return self.drain()
 
     def _poll(self, function: stacks.Function) -> int:
+        if not idle.queue_has_receivable(function.queue_url):
+            return 0  # a receive would return nothing: no call (local/idle.py)
         sqs = self.client("sqs")
         messages = sqs.receive_message(
             QueueUrl=function.queue_url, MaxNumberOfMessages=min(function.batch_size, 10),
