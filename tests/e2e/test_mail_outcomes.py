@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.e2e.test_time import World, local, registers
+from tests.e2e.test_time import World, custom, local, registers
 
 BOUNCE_TO_SMS = {
     "id": "bounce-sms", "name": "A welcome mail; bounced within 2 days: an SMS instead",
@@ -88,3 +88,25 @@ def test_a_bounce_takes_the_sms_fallback_a_delivery_the_delivered_path_neither_t
     [nia_kept] = [o for o in world.customer("nia").behaviour
                   if o.kind == "EmailBounced" and o.fields["template"] == "welcome"]
     assert nia_kept.fields["bounce_type"] == "Permanent"
+
+
+def test_the_price_drop_example_texts_a_bounced_address_at_once_and_an_unopened_mail_later(
+        world: World):
+    """examples/activities/14-price-drop-fallback.json: a bounce → the SMS at once; no bounce
+    within a day, then no open within 2 more days → the SMS then."""
+    world.load(["14-price-drop-fallback.json"])
+    world.run([registers(n, "2027-01-04T09:00:00Z", sms=True) for n in ("nia", "pia")]
+              + [custom(n, "2027-01-04T10:00:00Z", "PriceDrop") for n in ("nia", "pia")],
+              datetime(2027, 1, 4, tzinfo=UTC), 1)
+    mail = {j["subject"].split(":")[1]: j for j in world.jobs() if j["template"] == "ski-sale"}
+    assert set(mail) == {"nia", "pia"}
+    world.at(datetime(2027, 1, 5, 8, tzinfo=UTC))
+    bounce = ses_event(mail["nia"], "bounced", "2027-01-05T08:00:00Z")
+    assert world.aws.client("events").put_events(Entries=[bounce])["FailedEntryCount"] == 0
+    world.settle()
+    world.run([], datetime(2027, 1, 5, 8, 15, tzinfo=UTC), 4)
+
+    sms = sorted((j["subject"], local(j["sent_at"])) for j in world.jobs()
+                 if j["channel"] == "sms")
+    assert sms == [("customer:nia", "01-05 09:00"),  # the bounce: at the next send time
+                   ("customer:pia", "01-08 09:00")]  # 1 day + 2 days without an open
